@@ -1,0 +1,23 @@
+# gpbackup_s3_plugin (TypeScript): `make` builds dist/gpbackup_s3_plugin, `make test` runs every test.
+.PHONY: all build test unit bench clean
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+build: node_modules/.package-lock.json
+	node scripts/build.mjs
+
+# Unit tests, then the integration suite against the built executable and a local S3 server (s3rver, from npm).
+test: build
+	node scripts/test.mjs
+
+unit: node_modules/.package-lock.json
+	node scripts/test.mjs unit
+
+bench: build
+	node scripts/bench-startup.mjs
+
+clean:
+	rm -rf dist build src/config/generated

@@ -1,0 +1,138 @@
+/**
+ * gplog-format logging, as gp-common-go-libs writes it:
+ *   YYYYMMDD:HH:MM:SS gpbackup_s3_plugin:<user>:<host>:<pid, 6 digits>-[LEVEL]:-<message>
+ * to ~/gpAdminLogs/gpbackup_s3_plugin_YYYYMMDD.log (local date), a file that
+ * every plugin process of the day appends to at once: each line is one
+ * write(2) on an O_APPEND descriptor, so lines never interleave.
+ *
+ * Nothing is ever logged to stdout (it carries restore_data's bytes); errors
+ * go to stderr. Every registered secret is masked in every line.
+ */
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { homedir, hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+export const PROGRAM = 'gpbackup_s3_plugin';
+
+export type Level = 'ERROR' | 'WARNING' | 'INFO' | 'VERBOSE' | 'DEBUG';
+
+const RANK: Record<Level, number> = { ERROR: 0, WARNING: 1, INFO: 2, VERBOSE: 3, DEBUG: 4 };
+const VERBOSITY_RANK = { error: 1, info: 2, verbose: 3, debug: 4 } as const;
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+export function dateStamp(d: Date): string {
+  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`;
+}
+
+function timeStamp(d: Date): string {
+  return `${dateStamp(d)}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** Go-style duration rounded to ms: 65ms, 1.234s, 2m3.004s. */
+export function formatDuration(ms: number): string {
+  const total = Math.round(ms);
+  if (total < 1000) return `${total}ms`;
+  const minutes = Math.floor(total / 60000);
+  const seconds = ((total % 60000) / 1000).toFixed(3).replace(/\.?0+$/, '');
+  return minutes > 0 ? `${minutes}m${seconds}s` : `${seconds}s`;
+}
+
+export class Logger {
+  private fd: number | undefined;
+  private fileFailed = false;
+  private maxRank = RANK.DEBUG;
+  private readonly secrets: string[] = [];
+  private prefixCache: string | undefined;
+
+  constructor(private readonly logDir: () => string = () => join(homedir(), 'gpAdminLogs')) {}
+
+  /** Lines above this level are not written to the log file. */
+  setVerbosity(v: keyof typeof VERBOSITY_RANK): void {
+    this.maxRank = VERBOSITY_RANK[v];
+  }
+
+  /** Never print this string: it is replaced by *** wherever it appears. */
+  addSecret(secret: string | undefined): void {
+    if (secret && secret.length >= 4 && !this.secrets.includes(secret)) this.secrets.push(secret);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join('***');
+    return out;
+  }
+
+  error(msg: string): void {
+    this.write('ERROR', msg);
+  }
+  warn(msg: string): void {
+    this.write('WARNING', msg);
+  }
+  info(msg: string): void {
+    this.write('INFO', msg);
+  }
+  verbose(msg: string): void {
+    this.write('VERBOSE', msg);
+  }
+  debug(msg: string): void {
+    this.write('DEBUG', msg);
+  }
+
+  /** An error for the caller: one line on stderr, and in the log. */
+  fatal(msg: string): void {
+    const line = this.format('ERROR', msg);
+    process.stderr.write(line);
+    this.append(line);
+  }
+
+  format(level: Level, msg: string): string {
+    // gplog prints Verbose and Debug both as DEBUG.
+    const shown = level === 'VERBOSE' ? 'DEBUG' : level;
+    const oneLine = this.redact(msg).replace(/\s*\n\s*/g, ' ');
+    return `${timeStamp(new Date())} ${this.prefix()}-[${shown}]:-${oneLine}\n`;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private prefix(): string {
+    this.prefixCache ??= `${PROGRAM}:${currentUser()}:${hostname()}:${pad(process.pid, 6)}`;
+    return this.prefixCache;
+  }
+
+  private write(level: Level, msg: string): void {
+    if (RANK[level] > this.maxRank) return;
+    this.append(this.format(level, msg));
+  }
+
+  private append(line: string): void {
+    if (this.fd === undefined && !this.fileFailed) {
+      const dir = this.logDir();
+      const file = join(dir, `${PROGRAM}_${dateStamp(new Date())}.log`);
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        this.fd = openSync(file, 'a', 0o644);
+      } catch (err) {
+        // A missing log must not fail a backup; say so once, on stderr.
+        this.fileFailed = true;
+        process.stderr.write(this.format('WARNING', `cannot write log file ${file}: ${(err as Error).message}`));
+      }
+    }
+    if (this.fd !== undefined) writeSync(this.fd, line);
+  }
+}
+
+export const log = new Logger();

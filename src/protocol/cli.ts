@@ -1,0 +1,73 @@
+/**
+ * The command line as gpbackup, gprestore and gpbackup_helper use it:
+ * `<plugin> <command> [args...]`, positional arguments only. A content ID of
+ * `-1` is an argument, never a flag.
+ */
+import { describeError, EXIT_OK, PluginError, UsageError } from './errors.js';
+import { COMMANDS, type CommandSpec } from './commands.js';
+import { log } from '../log/gplog.js';
+
+declare const __PLUGIN_VERSION__: string;
+
+/** The plugin API this plugin speaks (list_directory and delete_directory arrived in 0.5.0). */
+export const PLUGIN_API_VERSION = '0.5.0';
+export const PLUGIN_VERSION = typeof __PLUGIN_VERSION__ === 'string' ? __PLUGIN_VERSION__ : '0.0.0-dev';
+
+export function usage(): string {
+  const lines = [
+    'gpbackup_s3_plugin: the S3 storage plugin for gpbackup and gprestore.',
+    'It is not a standalone utility: gpbackup and gprestore run it with the config named by --plugin-config.',
+    '',
+    'Usage: gpbackup_s3_plugin <command> [arguments]',
+    '  plugin_api_version',
+    '  --version',
+  ];
+  for (const spec of Object.values(COMMANDS)) lines.push(`  ${spec.name} ${spec.usage}`);
+  return lines.join('\n') + '\n';
+}
+
+function checkArgCount(spec: CommandSpec, args: string[]): void {
+  if (args.length < spec.minArgs || args.length > spec.maxArgs) {
+    const expected = spec.minArgs === spec.maxArgs ? `${spec.minArgs}` : `${spec.minArgs} to ${spec.maxArgs}`;
+    throw new UsageError(
+      `${spec.name} takes ${expected} argument${spec.maxArgs === 1 ? '' : 's'} (${spec.usage}), got ${args.length}`,
+    );
+  }
+}
+
+/** Runs one command; returns the exit code. Errors become one line on stderr. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  try {
+    switch (name) {
+      case 'plugin_api_version':
+        if (args.length) throw new UsageError(`plugin_api_version takes no arguments, got ${args.length}`);
+        process.stdout.write(`${PLUGIN_API_VERSION}\n`);
+        return EXIT_OK;
+      case '--version':
+        process.stdout.write(`gpbackup_s3_plugin version ${PLUGIN_VERSION}\n`);
+        return EXIT_OK;
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(usage());
+        return EXIT_OK;
+      case undefined:
+        throw new UsageError('no command given');
+    }
+    const spec = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!spec) throw new UsageError(`unknown command "${name}"`);
+    checkArgCount(spec, args);
+    await spec.run(args);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      log.fatal(err.message);
+      process.stderr.write(usage());
+      return err.exitCode;
+    }
+    const prefix = name && !(err instanceof PluginError) ? `${name}: ` : '';
+    log.fatal(prefix + describeError(err));
+    return err instanceof PluginError ? err.exitCode : 1;
+  }
+}

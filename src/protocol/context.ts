@@ -1,0 +1,47 @@
+/**
+ * What every S3 command starts with: the config, the logger set up from it,
+ * the store, and a signal that fires on SIGTERM/SIGINT.
+ */
+import { loadConfig } from '../config/load.js';
+import type { PluginConfig } from '../config/types.js';
+import { log } from '../log/gplog.js';
+import type { ObjectStore } from '../storage/store.js';
+import { PluginError } from './errors.js';
+
+export interface CommandContext {
+  config: PluginConfig;
+  store: ObjectStore;
+  signal: AbortSignal;
+}
+
+const interrupt = new AbortController();
+let handlersInstalled = false;
+
+/** Aborts transfers on SIGTERM/SIGINT/SIGHUP; a second signal exits at once. */
+export function interruptSignal(): AbortSignal {
+  if (!handlersInstalled) {
+    handlersInstalled = true;
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+      process.on(sig, () => {
+        if (interrupt.signal.aborted) process.exit(1);
+        interrupt.abort(new PluginError(`interrupted by ${sig}`));
+      });
+    }
+  }
+  return interrupt.signal;
+}
+
+export function readConfig(configPath: string): PluginConfig {
+  const config = loadConfig(configPath);
+  log.addSecret(config.secretAccessKey);
+  log.addSecret(config.sessionToken);
+  log.setVerbosity(config.loggerVerbosity);
+  return config;
+}
+
+export async function openContext(configPath: string, concurrency: (c: PluginConfig) => number): Promise<CommandContext> {
+  const config = readConfig(configPath);
+  const { createS3Store } = await import('../storage/s3.js');
+  const store = await createS3Store(config, concurrency(config) + 2);
+  return { config, store, signal: interruptSignal() };
+}

@@ -1,0 +1,69 @@
+/**
+ * The data path. Nothing but data ever reaches stdout here.
+ *   backup_data <config> <path>: stdin to the object for <path>, streamed.
+ *   restore_data <config> <path>: the object's exact bytes to stdout.
+ *   restore_data_subset <config> <path> <offsets_file>: given byte ranges of it, concatenated.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { log } from '../log/gplog.js';
+import { downloadObject, downloadRanges } from '../storage/download.js';
+import { keyForPath, s3Url } from '../storage/keys.js';
+import { StreamSink } from '../storage/sink.js';
+import { uploadStream } from '../storage/upload.js';
+import { openContext } from './context.js';
+import { PluginError } from './errors.js';
+import { checkRangesWithin, parseOffsets } from './offsets.js';
+import { transferSummary } from './timing.js';
+
+export async function backupData([configPath, dataPath]: string[]): Promise<void> {
+  const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
+  const key = keyForPath(config.folder, dataPath);
+  const started = Date.now();
+  const { bytes, parts } = await uploadStream(store, key, process.stdin, {
+    partSize: config.backupPartSize,
+    concurrency: config.backupConcurrency,
+    signal,
+  });
+  log.info(`Uploaded ${basename(dataPath)} to ${s3Url(store.bucket, key)} in ${parts} part(s): ${transferSummary(bytes, started)}`);
+}
+
+export async function restoreData([configPath, dataPath]: string[]): Promise<void> {
+  const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
+  const key = keyForPath(config.folder, dataPath);
+  const started = Date.now();
+  const stdoutSink = new StreamSink(process.stdout, 'stdout');
+  const bytes = await downloadObject(store, key, stdoutSink, {
+    partSize: config.restorePartSize,
+    concurrency: config.restoreConcurrency,
+    signal,
+  });
+  await stdoutSink.flush();
+  log.info(`Downloaded ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`);
+}
+
+export async function restoreDataSubset([configPath, dataPath, offsetsPath]: string[]): Promise<void> {
+  let text: string;
+  try {
+    text = readFileSync(offsetsPath, 'utf8');
+  } catch (err) {
+    throw new PluginError(`restore_data_subset: cannot read offsets file ${offsetsPath}: ${(err as Error).message}`);
+  }
+  const ranges = parseOffsets(text, offsetsPath);
+  const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
+  const key = keyForPath(config.folder, dataPath);
+  const size = await store.headObject(key);
+  if (size === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
+  checkRangesWithin(ranges, size, s3Url(store.bucket, key));
+  const started = Date.now();
+  const stdoutSink = new StreamSink(process.stdout, 'stdout');
+  const bytes = await downloadRanges(store, key, ranges, stdoutSink, {
+    partSize: config.restorePartSize,
+    concurrency: config.restoreConcurrency,
+    signal,
+  });
+  await stdoutSink.flush();
+  log.info(
+    `Downloaded ${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`,
+  );
+}

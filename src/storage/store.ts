@@ -1,0 +1,73 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The narrow object-store interface every command is written against. The S3
+ * client implements it for real; an in-memory store implements it for unit
+ * tests. Keys are full object keys (folder included); the bucket is fixed per store.
+ */
+export interface ObjectStore {
+  readonly bucket: string;
+
+  /** One PUT of a whole object (streams that end within the first part). */
+  putObject(key: string, body: Buffer, signal?: AbortSignal): Promise<void>;
+
+  createMultipartUpload(key: string): Promise<string>;
+  /** Returns the part's ETag. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal?: AbortSignal): Promise<string>;
+  completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[]): Promise<void>;
+  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
+
+  /**
+   * Bytes [start, end) of an object, or fewer if the object is shorter.
+   * `size` is the object's total size as the server reports it; `body`
+   * yields exactly `length` bytes. Missing object: throws NotFoundError.
+   */
+  getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse>;
+
+  /** Size of an object, or undefined if there is none. */
+  headObject(key: string): Promise<number | undefined>;
+
+  /** Every object under the prefix, page after page. */
+  listObjects(prefix: string): AsyncIterable<ObjectInfo>;
+
+  /** Deletes up to 1000 keys in one request; returns the keys that failed and why. */
+  deleteObjects(keys: string[]): Promise<DeleteFailure[]>;
+}
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
+
+export interface RangeResponse {
+  size: number;
+  start: number;
+  length: number;
+  body: Readable;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface DeleteFailure {
+  key: string;
+  message: string;
+}
+
+/** The object (or its bucket) does not exist. */
+export class NotFoundError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** S3's limits on multipart uploads. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * 1024 * 1024;
+/** DeleteObjects takes at most this many keys a request. */
+export const MAX_DELETE_BATCH = 1000;

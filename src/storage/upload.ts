@@ -1,0 +1,125 @@
+/**
+ * Streams a source of unknown length to one object, as @aws-sdk/lib-storage's
+ * Upload does, with bounded memory: parts are read one after another and at
+ * most `concurrency` are in flight. A stream that ends within the first part
+ * is one PutObject. On any failure or abort the multipart upload is aborted,
+ * so no object and no orphaned parts are left.
+ */
+import { PluginError } from '../protocol/errors.js';
+import { ChunkReader } from './chunks.js';
+import { s3Url } from './keys.js';
+import { planParts } from './partplan.js';
+import { MAX_PARTS, type CompletedPart, type ObjectStore } from './store.js';
+
+export interface TransferOptions {
+  partSize: number;
+  concurrency: number;
+  signal?: AbortSignal;
+}
+
+export interface UploadResult {
+  bytes: number;
+  parts: number;
+}
+
+export async function uploadStream(
+  store: ObjectStore,
+  key: string,
+  source: AsyncIterable<Uint8Array>,
+  opts: TransferOptions,
+): Promise<UploadResult> {
+  const plan = planParts(opts.partSize);
+  const reader = new ChunkReader(source, opts.signal);
+  const first = await reader.read(plan.sizeOf(1));
+  if (await reader.atEnd()) {
+    await store.putObject(key, first, opts.signal);
+    return { bytes: first.length, parts: 1 };
+  }
+
+  const uploadId = await store.createMultipartUpload(key);
+  try {
+    return await uploadParts(store, key, uploadId, reader, first, opts, plan.sizeOf);
+  } catch (err) {
+    try {
+      await store.abortMultipartUpload(key, uploadId);
+    } catch (abortErr) {
+      throw new PluginError(
+        `${(err as Error).message}; and aborting multipart upload ${uploadId} of ${s3Url(store.bucket, key)} failed too: ${(abortErr as Error).message}`,
+      );
+    }
+    throw err;
+  }
+}
+
+async function uploadParts(
+  store: ObjectStore,
+  key: string,
+  uploadId: string,
+  reader: ChunkReader,
+  first: Buffer,
+  opts: TransferOptions,
+  sizeOf: (n: number) => number,
+): Promise<UploadResult> {
+  const done: CompletedPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let inFlightBytes = 0;
+  let failure: unknown;
+  let bytes = 0;
+  // Bytes held at once: the parts in flight and the one being read.
+  const budget = (opts.concurrency + 1) * opts.partSize;
+  // The first failed part cancels the others: the upload is lost anyway.
+  const cancel = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, cancel.signal]) : cancel.signal;
+
+  const start = (partNumber: number, body: Buffer) => {
+    inFlightBytes += body.length;
+    bytes += body.length;
+    const p: Promise<void> = store.uploadPart(key, uploadId, partNumber, body, signal).then(
+      etag => {
+        done.push({ partNumber, etag });
+      },
+      err => {
+        failure ??= err;
+        cancel.abort(err);
+      },
+    );
+    const tracked = p.finally(() => {
+      inFlight.delete(tracked);
+      inFlightBytes -= body.length;
+    });
+    inFlight.add(tracked);
+  };
+
+  let partNumber = 1;
+  start(partNumber, first);
+  try {
+    while (failure === undefined && !(await reader.atEnd())) {
+      partNumber++;
+      if (partNumber > MAX_PARTS) {
+        throw new PluginError(`uploading ${s3Url(store.bucket, key)}: the stream is larger than S3's 5 TiB object limit`);
+      }
+      const size = sizeOf(partNumber);
+      // A part grown past the budget still gets one more in flight while it is read.
+      const limit = Math.max(budget, 2 * size);
+      while (
+        failure === undefined &&
+        inFlight.size > 0 &&
+        (inFlight.size >= opts.concurrency || inFlightBytes + size > limit)
+      ) {
+        await Promise.race(inFlight);
+      }
+      if (failure !== undefined) break;
+      start(partNumber, await reader.read(size));
+    }
+  } catch (err) {
+    failure ??= err;
+    cancel.abort(err);
+  }
+  // Let every part request settle before the caller aborts the upload.
+  await Promise.all(inFlight);
+  if (failure !== undefined) throw failure;
+
+  done.sort((a, b) => a.partNumber - b.partNumber);
+  await store.completeMultipartUpload(key, uploadId, done);
+  return { bytes, parts: done.length };
+}

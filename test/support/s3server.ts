@@ -1,0 +1,191 @@
+/**
+ * A real S3-compatible server on 127.0.0.1 for the integration tests, started
+ * as its own process and stopped by the test that started it.
+ *
+ * Default: s3rver from npm (installed by `npm ci`). With S3_TEST_SERVER=moto,
+ * `moto_server` is used instead where it is on the PATH.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const TEST_ACCESS_KEY = 'S3RVER';
+export const TEST_SECRET_KEY = 'S3RVER';
+
+export interface TestS3Server {
+  kind: 's3rver' | 'moto';
+  endpoint: string;
+  port: number;
+  client: S3Client;
+  createBucket(name: string): Promise<void>;
+  putObject(bucket: string, key: string, body: Buffer | string): Promise<void>;
+  getObject(bucket: string, key: string): Promise<Buffer | undefined>;
+  headObject(bucket: string, key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  listKeys(bucket: string, prefix?: string): Promise<string[]>;
+  listMultipartUploads(bucket: string): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`S3 test server did not start in ${timeoutMs} ms: ${buf}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(pattern);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        resolve(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', code => {
+      clearTimeout(timer);
+      reject(new Error(`S3 test server exited with ${code}: ${buf}`));
+    });
+  });
+}
+
+async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(url);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise(r => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Drains the server's output (a full pipe would stall it) and reports it if the server dies early. */
+function keepTail(child: ChildProcess): void {
+  let tail = '';
+  const onData = (d: Buffer) => (tail = (tail + d.toString()).slice(-4000));
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  child.once('exit', (code, signal) => {
+    if (!stopping.has(child)) process.stderr.write(`S3 test server exited unexpectedly (${code ?? signal}):\n${tail}\n`);
+  });
+}
+
+const stopping = new WeakSet<ChildProcess>();
+
+export async function startS3Server(): Promise<TestS3Server> {
+  const kind = process.env.S3_TEST_SERVER === 'moto' ? 'moto' : 's3rver';
+  let child: ChildProcess;
+  let port: number;
+  let dataDir: string | undefined;
+  if (kind === 's3rver') {
+    dataDir = mkdtempSync(join(tmpdir(), 's3rver-'));
+    child = spawn(process.execPath, ['--openssl-legacy-provider', join(here, 's3rver-main.cjs'), dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const m = await waitForLine(child, /listening (\d+)/, 15_000);
+    port = Number(m[1]);
+    keepTail(child);
+  } else {
+    port = await freePort();
+    child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    keepTail(child);
+    await waitForHttp(`http://127.0.0.1:${port}/`, 20_000);
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: TEST_ACCESS_KEY, secretAccessKey: TEST_SECRET_KEY },
+  });
+
+  return {
+    kind,
+    endpoint,
+    port,
+    client,
+    async createBucket(name) {
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    async putObject(bucket, key, body) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    },
+    async getObject(bucket, key) {
+      try {
+        const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return Buffer.from(await r.Body!.transformToByteArray());
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    },
+    async headObject(bucket, key) {
+      try {
+        const r = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { size: r.ContentLength ?? 0, metadata: r.Metadata ?? {} };
+      } catch (err) {
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+        throw err;
+      }
+    },
+    async deleteObject(bucket, key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    async listKeys(bucket, prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of r.Contents ?? []) keys.push(o.Key!);
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+      return keys.sort();
+    },
+    async listMultipartUploads(bucket) {
+      const r = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      return (r.Uploads ?? []).map(u => u.Key!);
+    },
+    async stop() {
+      client.destroy();
+      stopping.add(child);
+      if (child.exitCode === null) {
+        const exited = new Promise(r => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

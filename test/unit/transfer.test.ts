@@ -1,0 +1,170 @@
+/** Upload and download logic against the in-memory store: order, bounds, failures. */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { downloadObject, downloadRanges, splitRanges } from '../../src/storage/download.js';
+import type { Sink } from '../../src/storage/sink.js';
+import { MIN_PART_SIZE } from '../../src/storage/store.js';
+import { uploadStream } from '../../src/storage/upload.js';
+import { MemoryStore } from '../support/memory-store.js';
+import { patternBytes } from '../support/plugin.js';
+
+const P = MIN_PART_SIZE;
+
+/** A source delivering `data` in chunks of `chunk` bytes. */
+function source(data: Buffer, chunk = 65536): AsyncIterable<Uint8Array> {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += chunk) parts.push(data.subarray(i, i + chunk));
+  return Readable.from(parts);
+}
+
+class MemorySink implements Sink {
+  chunks: Buffer[] = [];
+  async write(buf: Buffer): Promise<void> {
+    this.chunks.push(Buffer.from(buf));
+  }
+  get data(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+for (const size of [0, 1, P - 1, P, P + 1, 3 * P + 1]) {
+  test(`upload then download round-trips ${size} bytes`, async () => {
+    const store = new MemoryStore();
+    const data = patternBytes(size, size + 7);
+    const r = await uploadStream(store, 'k', source(data, 100_003), { partSize: P, concurrency: 3 });
+    assert.equal(r.bytes, size);
+    assert.ok(store.objects.get('k')!.equals(data));
+    const expectedParts = Math.max(1, Math.ceil(size / P));
+    assert.equal(r.parts, expectedParts);
+    // Up to one part: a single PutObject, no multipart.
+    assert.equal(store.count('put'), size <= P ? 1 : 0);
+    assert.equal(store.count('part'), size <= P ? 0 : expectedParts);
+    assert.equal(store.uploads.size, 0);
+
+    const sink = new MemorySink();
+    const n = await downloadObject(store, 'k', sink, { partSize: P, concurrency: 4 });
+    assert.equal(n, size);
+    assert.ok(sink.data.equals(data));
+    // An object of up to one part is one GET.
+    assert.equal(store.count('get'), Math.max(1, Math.ceil(size / P)));
+    assert.equal(store.count('head'), 0);
+  });
+}
+
+test('upload keeps at most `concurrency` parts in flight', async () => {
+  const store = new MemoryStore();
+  store.latencyMs = 20;
+  const data = patternBytes(10 * P + 5);
+  await uploadStream(store, 'k', source(data), { partSize: P, concurrency: 3 });
+  assert.ok(store.objects.get('k')!.equals(data));
+  assert.equal(store.maxInFlight, 3);
+});
+
+test('a failed part aborts the multipart upload: no object, no upload left', async () => {
+  const store = new MemoryStore();
+  store.fault = (op, _key, detail) => {
+    if (op === 'part' && detail?.startsWith('3:')) throw new Error('InternalError: boom');
+  };
+  await assert.rejects(
+    uploadStream(store, 'k', source(patternBytes(6 * P)), { partSize: P, concurrency: 2 }),
+    /boom/,
+  );
+  assert.equal(store.objects.has('k'), false);
+  assert.equal(store.uploads.size, 0);
+  assert.equal(store.count('abort'), 1);
+  assert.equal(store.count('complete'), 0);
+});
+
+test('a failing source aborts the multipart upload', async () => {
+  const store = new MemoryStore();
+  async function* broken() {
+    yield patternBytes(2 * P + 10);
+    throw new Error('stdin: read error');
+  }
+  await assert.rejects(uploadStream(store, 'k', broken(), { partSize: P, concurrency: 2 }), /read error/);
+  assert.equal(store.objects.size, 0);
+  assert.equal(store.uploads.size, 0);
+  assert.equal(store.count('abort'), 1);
+});
+
+test('an abort signal stops a stalled upload and aborts it', async () => {
+  const store = new MemoryStore();
+  const ac = new AbortController();
+  async function* stalls() {
+    yield patternBytes(P + 1);
+    await new Promise(() => {}); // stdin that never ends
+  }
+  setTimeout(() => ac.abort(new Error('interrupted by SIGTERM')), 50);
+  await assert.rejects(uploadStream(store, 'k', stalls(), { partSize: P, concurrency: 2, signal: ac.signal }), /SIGTERM/);
+  assert.equal(store.uploads.size, 0);
+  assert.equal(store.objects.size, 0);
+});
+
+test('a failed complete aborts the upload', async () => {
+  const store = new MemoryStore();
+  store.fault = op => {
+    if (op === 'complete') throw new Error('EntityTooSmall');
+  };
+  await assert.rejects(uploadStream(store, 'k', source(patternBytes(2 * P)), { partSize: P, concurrency: 2 }), /EntityTooSmall/);
+  assert.equal(store.uploads.size, 0);
+  assert.equal(store.count('abort'), 1);
+});
+
+test('download fetches in parallel, writes in order, and holds at most concurrency + 1 pieces', async () => {
+  const store = new MemoryStore();
+  const data = patternBytes(9 * P + 3);
+  store.objects.set('k', data);
+  store.latencyMs = 10;
+  let held = 0;
+  const sink = new MemorySink();
+  const slow: Sink = {
+    write: async buf => {
+      await new Promise(r => setTimeout(r, 15));
+      await sink.write(buf);
+      held = Math.max(held, store.calls.filter(c => c.op === "get").length - sink.chunks.length);
+    },
+  };
+  await downloadObject(store, 'k', slow, { partSize: P, concurrency: 3 });
+  assert.ok(sink.data.equals(data));
+  assert.ok(held <= 4, `fetched ahead of the writer by ${held}`);
+  assert.equal(store.maxInFlight, 3);
+});
+
+test('a failed piece stops output at the last good piece', async () => {
+  const store = new MemoryStore();
+  store.objects.set('k', patternBytes(6 * P));
+  store.fault = (op, _k, detail) => {
+    if (op === 'get' && detail === `${2 * P}-${3 * P}`) throw new Error('SlowDown');
+  };
+  const sink = new MemorySink();
+  await assert.rejects(downloadObject(store, 'k', sink, { partSize: P, concurrency: 2 }), /SlowDown/);
+  assert.equal(sink.data.length, 2 * P);
+});
+
+test('a missing object fails before any output', async () => {
+  const store = new MemoryStore();
+  const sink = new MemorySink();
+  await assert.rejects(downloadObject(store, 'nope', sink, { partSize: P, concurrency: 2 }), /no such object/);
+  assert.equal(sink.chunks.length, 0);
+});
+
+test('ranges are split into part-sized pieces and concatenated in order', async () => {
+  assert.deepEqual(splitRanges([{ start: 3, end: 10 }], 4), [
+    { start: 3, end: 7 },
+    { start: 7, end: 10 },
+  ]);
+  const store = new MemoryStore();
+  const data = patternBytes(3 * P);
+  store.objects.set('k', data);
+  const ranges = [
+    { start: 3, end: 10 },
+    { start: 100, end: P + 200 },
+    { start: 2 * P, end: 3 * P },
+  ];
+  const sink = new MemorySink();
+  const n = await downloadRanges(store, 'k', ranges, sink, { partSize: P, concurrency: 3 });
+  const expected = Buffer.concat(ranges.map(r => data.subarray(r.start, r.end)));
+  assert.equal(n, expected.length);
+  assert.ok(sink.data.equals(expected));
+});
