@@ -80,7 +80,12 @@ function main(argv) {
     } else bin = resolve(a);
   }
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs needs a positive integer');
-  const size = statSync(bin).size;
+  let size;
+  try {
+    size = statSync(bin).size;
+  } catch {
+    throw new Error(`${bin} not found: build it first (npm run build)`);
+  }
   const apiVersion = timeCommand(bin, ['plugin_api_version'], { runs });
   if (json) {
     const { samples, ...rest } = apiVersion;

