@@ -16,8 +16,10 @@ test: build
 unit: node_modules/.package-lock.json
 	node scripts/test.mjs unit
 
+# Start-up and transfer benchmarks against the local S3 server (docs/performance.md).
 bench: build
 	node scripts/bench-startup.mjs
+	node scripts/bench-transfer.mjs
 
 clean:
 	rm -rf dist build src/config/generated

@@ -9,8 +9,9 @@
 //
 // timeCommand() is exported so that other measurements (e.g. a small
 // backup_data + restore_data pair) can reuse the same method.
-import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -66,7 +67,72 @@ export function formatStats(label, st) {
   return `${label}: median ${f(st.median)} ms, min ${f(st.min)} ms, max ${f(st.max)} ms (${st.runs} runs)`;
 }
 
-function main(argv) {
+/** Starts s3rver (as the tests do) with one bucket; returns its port and a stop function. */
+async function startLocalS3() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-s3-'));
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', join(PROJECT_ROOT, 'test/support/s3rver-main.cjs'), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise((res, rej) => {
+    let out = '';
+    child.stdout.on('data', d => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) res(Number(m[1]));
+    });
+    child.once('exit', code => rej(new Error(`s3rver exited with ${code}`)));
+  });
+  child.stdout.resume();
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+  client.destroy();
+  return {
+    port,
+    dir,
+    stop() {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A 1 KiB backup_data followed by its restore_data, as one timed pair (what one small table costs). */
+async function timeSmallPair(bin, runs) {
+  const s3 = await startLocalS3();
+  try {
+    const home = join(s3.dir, 'home');
+    const cfg = join(s3.dir, 'bench.yaml');
+    writeFileSync(
+      cfg,
+      `executablepath: ${bin}\noptions:\n  endpoint: 127.0.0.1:${s3.port}\n  encryption: "off"\n  bucket: bench\n  folder: startup\n  aws_access_key_id: S3RVER\n  aws_secret_access_key: S3RVER\n`,
+    );
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
+    const data = Buffer.alloc(1024, 7);
+    const samples = [];
+    for (let i = -1; i < runs; i++) {
+      const path = `/data/gpseg0/backups/20240101/20240101000000/gpbackup_0_20240101000000_${16384 + i + 1}`;
+      const t0 = process.hrtime.bigint();
+      const up = spawnSync(bin, ['backup_data', cfg, path], { env, input: data });
+      const down = spawnSync(bin, ['restore_data', cfg, path], { env, maxBuffer: 1 << 20 });
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (up.status !== 0 || down.status !== 0 || !Buffer.from(down.stdout).equals(data)) {
+        throw new Error(`1 KiB round trip failed: ${String(up.stderr)}${String(down.stderr)}`);
+      }
+      if (i >= 0) samples.push(ms);
+    }
+    return stats(samples);
+  } finally {
+    s3.stop();
+  }
+}
+
+async function main(argv) {
   let runs = 21;
   let json = false;
   let bin = DEFAULT_BIN;
@@ -87,16 +153,20 @@ function main(argv) {
     throw new Error(`${bin} not found: build it first (npm run build)`);
   }
   const apiVersion = timeCommand(bin, ['plugin_api_version'], { runs });
+  const pair = await timeSmallPair(bin, runs);
   if (json) {
-    const { samples, ...rest } = apiVersion;
-    console.log(JSON.stringify({ bin, sizeBytes: size, plugin_api_version: { ...rest, samples } }));
+    console.log(JSON.stringify({ bin, sizeBytes: size, plugin_api_version: apiVersion, backup_restore_1KiB: pair }));
     return;
   }
   console.log(`binary: ${bin}`);
   console.log(`size: ${size} bytes (${(size / 2 ** 20).toFixed(1)} MiB)`);
   console.log(formatStats('plugin_api_version', apiVersion));
+  console.log(formatStats('1 KiB backup_data + restore_data (local s3rver)', pair));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2));
+  main(process.argv.slice(2)).catch(err => {
+    console.error(err.message);
+    process.exit(1);
+  });
 }

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PluginEnv, patternBytes, type Options } from '../support/plugin.js';
-import { startS3Server, TEST_ACCESS_KEY, TEST_SECRET_KEY, type TestS3Server } from '../support/s3server.js';
+import { startS3Server, TEST_SECRET_KEY, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const MB = 1024 * 1024;
 const BUCKET = 'gpbackup-test';
@@ -21,22 +21,7 @@ let env: PluginEnv;
 let cfg: string;
 
 function options(extra: Options = {}): Options {
-  return {
-    aws_access_key_id: TEST_ACCESS_KEY,
-    aws_secret_access_key: TEST_SECRET_KEY,
-    bucket: BUCKET,
-    endpoint: s3.endpoint,
-    encryption: 'off',
-    folder: FOLDER,
-    backup_multipart_chunksize: '5MB',
-    backup_max_concurrent_requests: '3',
-    restore_multipart_chunksize: '5MB',
-    restore_max_concurrent_requests: '3',
-    restore_subset: 'on',
-    pgport: '5432',
-    backup_plugin_version: '',
-    ...extra,
-  };
+  return testOptions(s3, BUCKET, FOLDER, extra);
 }
 
 /** The key gpbackup's local path maps to. */

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLUGIN_BIN, PROJECT_ROOT, PluginEnv, runProcess, type Options, type RunResult } from '../support/plugin.js';
-import { startS3Server, TEST_ACCESS_KEY, TEST_SECRET_KEY, type TestS3Server } from '../support/s3server.js';
+import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const SCRIPT = join(PROJECT_ROOT, 'test/conformance/plugin_conformance.sh');
 const BUCKET = 'conformance';
@@ -26,23 +26,7 @@ let server: TestS3Server;
 let env: PluginEnv;
 
 function options(overrides: Options = {}): Options {
-  return {
-    endpoint: server.endpoint,
-    bucket: BUCKET,
-    folder: FOLDER,
-    aws_access_key_id: TEST_ACCESS_KEY,
-    aws_secret_access_key: TEST_SECRET_KEY,
-    encryption: 'off',
-    backup_multipart_chunksize: '5MB',
-    backup_max_concurrent_requests: '3',
-    restore_multipart_chunksize: '5MB',
-    restore_max_concurrent_requests: '3',
-    restore_subset: 'on',
-    // what gpbackup adds to the per-host copy of the config
-    pgport: '5432',
-    backup_plugin_version: '',
-    ...overrides,
-  };
+  return testOptions(server, BUCKET, FOLDER, overrides);
 }
 
 function runSuite(configs: string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {

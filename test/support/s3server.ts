@@ -189,3 +189,27 @@ export async function startS3Server(): Promise<TestS3Server> {
     },
   };
 }
+
+/**
+ * Plugin options for a test server, as gpbackup's per-host copy holds them
+ * (pgport and backup_plugin_version injected), with small parts so that a few
+ * MB exercise multipart uploads and parallel ranged GETs.
+ */
+export function testOptions(server: TestS3Server, bucket: string, folder: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    endpoint: server.endpoint,
+    bucket,
+    folder,
+    aws_access_key_id: TEST_ACCESS_KEY,
+    aws_secret_access_key: TEST_SECRET_KEY,
+    encryption: 'off',
+    backup_multipart_chunksize: '5MB',
+    backup_max_concurrent_requests: '3',
+    restore_multipart_chunksize: '5MB',
+    restore_max_concurrent_requests: '3',
+    restore_subset: 'on',
+    pgport: '5432',
+    backup_plugin_version: '',
+    ...overrides,
+  };
+}
