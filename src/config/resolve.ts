@@ -8,7 +8,6 @@ import { formatSize, parseSize } from './size.js';
 import { got, meta, optionAt } from './validate.js';
 import type { KeyLines, Problem } from './yaml.js';
 
-
 /**
  * `doc` passed the schema except for the options named in `skip`, which already have a
  * problem and are left at their defaults here.
