@@ -9,11 +9,12 @@
 //
 // timeCommand() is exported so that other measurements (e.g. a small
 // backup_data + restore_data pair) can reuse the same method.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { launchS3rver } from '../test/support/s3rver-launch.mjs';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_BIN = join(PROJECT_ROOT, 'dist/gpbackup_s3_plugin');
@@ -70,19 +71,8 @@ export function formatStats(label, st) {
 /** Starts s3rver (as the tests do) with one bucket; returns its port and a stop function. */
 async function startLocalS3() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-s3-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', join(PROJECT_ROOT, 'test/support/s3rver-main.cjs'), dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise((res, rej) => {
-    let out = '';
-    child.stdout.on('data', d => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) res(Number(m[1]));
-    });
-    child.once('exit', code => rej(new Error(`s3rver exited with ${code}`)));
-  });
-  child.stdout.resume();
+  const { child, port: started } = launchS3rver(dir);
+  const port = await started;
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     endpoint: `http://127.0.0.1:${port}`,

