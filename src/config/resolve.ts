@@ -64,6 +64,12 @@ export function resolveConfig(
     removeDuplicateBucket: value('remove_duplicate_bucket') === 'true',
     loggerVerbosity: value('logger_verbosity') as LoggerVerbosity,
     restoreSubset: value('restore_subset') === 'on',
+    maxRetries: 5,
+    connectTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    forcePathStyle: true,
+    backupMaxBandwidth: 0,
+    restoreMaxBandwidth: 0,
   };
   const optional = {
     region: given('region'),

@@ -26,6 +26,29 @@ export interface PluginConfig {
   loggerVerbosity: LoggerVerbosity;
   /** `restore_subset: on` lets gpbackup_helper call restore_data_subset. */
   restoreSubset: boolean;
+  /** Attempts after the first for a request that failed in a retryable way (5xx, throttling, reset, timeout). */
+  maxRetries: number;
+  /** Milliseconds to establish a TCP (and TLS) connection. */
+  connectTimeoutMs: number;
+  /** Milliseconds a request may go without any byte moving either way before it is abandoned and retried. */
+  requestTimeoutMs: number;
+  /** PEM file of certificate authorities trusted for https endpoints (in addition to Node's own). */
+  caBundle?: string;
+  /** `server_side_encryption`: SSE-S3 (AES256) or SSE-KMS (aws:kms). */
+  serverSideEncryption?: 'AES256' | 'aws:kms';
+  /** KMS key for aws:kms (key ID, ARN or alias); the bucket's default key when left out. */
+  sseKmsKeyId?: string;
+  /** x-amz-storage-class of every object written (STANDARD_IA, GLACIER_IR, ...). */
+  storageClass?: string;
+  /** Path-style addressing (host/bucket/key), the Go plugin's only mode; off for virtual-hosted (bucket.host/key). */
+  forcePathStyle: boolean;
+  /** Bytes a second per process for uploads and for downloads; 0 = unlimited. */
+  backupMaxBandwidth: number;
+  restoreMaxBandwidth: number;
+  /** Named profile of ~/.aws/config and ~/.aws/credentials for the default credential chain. */
+  awsProfile?: string;
+  /** IAM role assumed (STS AssumeRole) with the credentials found otherwise. */
+  roleArn?: string;
   /** Injected by gpbackup; accepted and unused. */
   pgport?: string;
   backupPluginVersion?: string;

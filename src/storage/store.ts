@@ -4,17 +4,31 @@ import type { Readable } from 'node:stream';
  * The narrow object-store interface every command is written against. The S3
  * client implements it for real; an in-memory store implements it for unit
  * tests. Keys are full object keys (folder included); the bucket is fixed per store.
+ *
+ * Checksums are CRC-32 (IEEE, as zlib.crc32) values, unsigned 32-bit integers.
+ * An object's checksum covers its whole content; stores keep it with the object
+ * (S3: the full-object checksum, and user metadata for single PUTs) so that a
+ * restore can verify every byte end to end.
  */
 export interface ObjectStore {
   readonly bucket: string;
 
-  /** One PUT of a whole object (streams that end within the first part). */
-  putObject(key: string, body: Buffer, signal?: AbortSignal): Promise<void>;
+  /** One PUT of a whole object (streams that end within the first part), with its CRC-32. */
+  putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void>;
 
+  /** Starts a multipart upload whose parts carry CRC-32s and whose object gets a full-object CRC-32. */
   createMultipartUpload(key: string): Promise<string>;
-  /** Returns the part's ETag. */
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal?: AbortSignal): Promise<string>;
-  completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[]): Promise<void>;
+  /** `crc32` is the part's own. Returns the part's ETag. */
+  uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer,
+    crc32: number,
+    signal?: AbortSignal,
+  ): Promise<string>;
+  /** `crc32` is the whole object's. */
+  completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[], crc32: number): Promise<void>;
   abortMultipartUpload(key: string, uploadId: string): Promise<void>;
 
   /**
@@ -24,8 +38,8 @@ export interface ObjectStore {
    */
   getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse>;
 
-  /** Size of an object, or undefined if there is none. */
-  headObject(key: string): Promise<number | undefined>;
+  /** Size and stored checksum of an object, or undefined if there is none. */
+  headObject(key: string): Promise<ObjectHead | undefined>;
 
   /** Every object under the prefix, page after page. */
   listObjects(prefix: string): AsyncIterable<ObjectInfo>;
@@ -37,6 +51,7 @@ export interface ObjectStore {
 export interface CompletedPart {
   partNumber: number;
   etag: string;
+  crc32: number;
 }
 
 export interface RangeResponse {
@@ -44,6 +59,18 @@ export interface RangeResponse {
   start: number;
   length: number;
   body: Readable;
+  /**
+   * The whole object's CRC-32 when this answer carries it (user metadata of a
+   * single-PUT object comes with every GET); undefined when it does not say,
+   * which does not mean the object has none (a HEAD tells).
+   */
+  crc32?: number;
+}
+
+export interface ObjectHead {
+  size: number;
+  /** Undefined for objects written without one (by the Go plugin, or by a server that keeps none). */
+  crc32?: number;
 }
 
 export interface ObjectInfo {
