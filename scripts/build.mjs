@@ -17,8 +17,10 @@ import { buildSea, seaRuntime } from './sea.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const buildDir = join(root, 'build');
-const exe = join(root, 'dist/gpbackup_s3_plugin');
+// PLUGIN_BUILD_DIR and PLUGIN_BIN put the intermediate files and the executable elsewhere, so that
+// several builds of one checkout (a developer's and a test run's) do not overwrite each other.
+const buildDir = process.env.PLUGIN_BUILD_DIR ?? join(root, 'build');
+const exe = process.env.PLUGIN_BIN ?? join(root, 'dist/gpbackup_s3_plugin');
 
 /**
  * Packages that dependencies import inside try/catch as optional extras and that the
