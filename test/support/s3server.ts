@@ -22,8 +22,9 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 
-export const TEST_ACCESS_KEY = 'S3RVER';
-export const TEST_SECRET_KEY = 'S3RVER';
+/** A key pair s3rver-main.cjs registers; the secret appears nowhere else, so output can be searched for it. */
+export const TEST_ACCESS_KEY = 'GPBTESTACCESSKEY';
+export const TEST_SECRET_KEY = 'gpb-Test/Secret+Key-do-not-print-0123456789';
 
 export interface TestS3Server {
   kind: 's3rver' | 'moto';
