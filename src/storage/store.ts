@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { PluginError } from '../protocol/errors.js';
 
 /**
  * The narrow object-store interface every command is written against. The S3
@@ -88,6 +89,17 @@ export class NotFoundError extends Error {
   constructor(message: string, readonly code: string) {
     super(message);
     this.name = 'NotFoundError';
+  }
+}
+
+/**
+ * A request that failed: the message names the operation and the s3:// URL; `status` and `code`
+ * are the HTTP status and S3 error code (AccessDenied, NoSuchBucket, ...) when the server answered.
+ */
+export class StoreRequestError extends PluginError {
+  constructor(message: string, readonly status?: number, readonly code?: string) {
+    super(message);
+    this.name = 'StoreRequestError';
   }
 }
 
