@@ -41,7 +41,7 @@ export function readConfig(configPath: string): PluginConfig {
 
 export async function openContext(configPath: string, concurrency: (c: PluginConfig) => number): Promise<CommandContext> {
   const config = readConfig(configPath);
-  const { createS3Store } = await import('../storage/s3.js');
+  const { createS3Store } = await import('../storage/s3/client.js');
   const store = await createS3Store(config, concurrency(config) + 2);
   return { config, store, signal: interruptSignal() };
 }

@@ -16,11 +16,23 @@ import { PluginError } from './errors.js';
 import { checkRangesWithin, parseOffsets } from './offsets.js';
 import { transferSummary } from './timing.js';
 
+/**
+ * stdin, ended by an error instead of EOF when the process that fed it has died: the
+ * plugin then belongs to another parent, and a stream cut short must not become an object.
+ */
+async function* stdinUnlessOrphaned(): AsyncGenerator<Uint8Array> {
+  const parent = process.ppid;
+  yield* process.stdin as AsyncIterable<Uint8Array>;
+  if (process.ppid !== parent) {
+    throw new PluginError(`backup_data: the process writing to stdin (pid ${parent}) exited before the stream ended; upload abandoned`);
+  }
+}
+
 export async function backupData([configPath, dataPath]: string[]): Promise<void> {
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const { bytes, parts } = await uploadStream(store, key, process.stdin, {
+  const { bytes, parts } = await uploadStream(store, key, stdinUnlessOrphaned(), {
     partSize: config.backupPartSize,
     concurrency: config.backupConcurrency,
     signal,
@@ -37,6 +49,7 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
     partSize: config.restorePartSize,
     concurrency: config.restoreConcurrency,
     signal,
+    retries: config.maxRetries,
   });
   await stdoutSink.flush();
   log.info(`Downloaded ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`);
@@ -52,15 +65,16 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   const ranges = parseOffsets(text, offsetsPath);
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, dataPath);
-  const size = await store.headObject(key);
-  if (size === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
-  checkRangesWithin(ranges, size, s3Url(store.bucket, key));
+  const head = await store.headObject(key);
+  if (head === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
+  checkRangesWithin(ranges, head.size, s3Url(store.bucket, key));
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout');
   const bytes = await downloadRanges(store, key, ranges, stdoutSink, {
     partSize: config.restorePartSize,
     concurrency: config.restoreConcurrency,
     signal,
+    retries: config.maxRetries,
   });
   await stdoutSink.flush();
   log.info(

@@ -50,6 +50,7 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
       partSize: config.restorePartSize,
       concurrency: config.restoreConcurrency,
       signal,
+      retries: config.maxRetries,
     });
     closeSync(fd);
     renameSync(temp, localPath);

@@ -1,9 +1,12 @@
 /**
  * Parallel ranged GETs written strictly in order: at most `concurrency`
- * requests in flight, and the sink's pace holds the fetching back. The first error cancels every
- * request and stops output: nothing after a failed piece is written.
+ * requests in flight, and the sink's pace holds the fetching back. A body cut
+ * off mid-way resumes from the byte it reached. The first error cancels every
+ * request and stops output: nothing after a failed piece is written. A whole
+ * object's bytes are checked against the CRC-32 stored with it.
  */
 import { PluginError } from '../protocol/errors.js';
+import { crc32, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import type { Sink } from './sink.js';
 import type { ObjectStore, RangeResponse } from './store.js';
@@ -15,22 +18,8 @@ export interface Range {
   end: number;
 }
 
-async function collect(res: RangeResponse, what: string): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(res.length);
-  let filled = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    if (filled + chunk.length > res.length) {
-      res.body.destroy();
-      throw new PluginError(`downloading ${what}: the server sent more bytes than asked for`);
-    }
-    buf.set(chunk, filled);
-    filled += chunk.length;
-  }
-  if (filled !== res.length) {
-    throw new PluginError(`downloading ${what}: the connection ended after ${filled} of ${res.length} bytes`);
-  }
-  return buf;
-}
+/** Resumes of one piece after its body was cut, when TransferOptions.retries is not given. */
+const DEFAULT_RESUMES = 3;
 
 /** Splits ranges into pieces of at most partSize bytes. */
 export function splitRanges(ranges: Range[], partSize: number): Range[] {
@@ -41,31 +30,73 @@ export function splitRanges(ranges: Range[], partSize: number): Range[] {
   return pieces;
 }
 
+/** Reads `res.body` into `buf` from `offset`; returns how far it got, throwing only if the server sent too much. */
+async function readInto(res: RangeResponse, buf: Buffer, offset: number, what: string): Promise<{ filled: number; error?: Error }> {
+  let filled = offset;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      if (filled + chunk.length > buf.length) {
+        res.body.destroy();
+        throw new PluginError(`downloading ${what}: the server sent more bytes than asked for`);
+      }
+      buf.set(chunk, filled);
+      filled += chunk.length;
+    }
+  } catch (err) {
+    if (err instanceof PluginError) throw err;
+    return { filled, error: err as Error };
+  }
+  return { filled };
+}
+
+class PieceFetcher {
+  readonly what: string;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly key: string,
+    private readonly resumes: number,
+  ) {
+    this.what = s3Url(store.bucket, key);
+  }
+
+  /** The bytes of `p`, from `first` (an answer already received for p) or new GETs, resuming where a body was cut. */
+  async fetch(p: Range, signal: AbortSignal, first?: RangeResponse): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(p.end - p.start);
+    let filled = 0;
+    for (let attempt = 0; ; attempt++) {
+      const res = attempt === 0 && first ? first : await this.store.getRange(this.key, p.start + filled, p.end, signal);
+      if (res.length !== p.end - p.start - filled) {
+        res.body.destroy();
+        throw new PluginError(
+          `downloading ${this.what}: bytes ${p.start + filled}-${p.end - 1} are beyond the object's end (${res.size} bytes)`,
+        );
+      }
+      const got = await readInto(res, buf, filled, this.what);
+      const cut = got.filled - filled < res.length ? (got.error?.message ?? 'the connection ended early') : undefined;
+      filled = got.filled;
+      if (!cut) return buf;
+      signal.throwIfAborted();
+      if (attempt >= this.resumes) {
+        throw new PluginError(`downloading ${this.what}: the connection ended after ${p.start + filled} of bytes ${p.start}-${p.end - 1} (${cut})`);
+      }
+    }
+  }
+}
+
 /**
- * Fetches pieces in parallel and writes them in order. `first`, if given, is
- * the already-started fetch of pieces[0].
+ * Fetches pieces in parallel and writes them in order; returns the bytes written and their CRC-32.
+ * `first`, if given, is the answer already received for pieces[0].
  */
 async function fetchInOrder(
-  store: ObjectStore,
-  key: string,
+  fetcher: PieceFetcher,
   pieces: Range[],
   sink: Sink,
   opts: TransferOptions,
-  first?: (signal: AbortSignal) => Promise<Buffer>,
-): Promise<number> {
+  first?: RangeResponse,
+): Promise<{ bytes: number; crc: number }> {
   const cancel = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, cancel.signal]) : cancel.signal;
-  const what = s3Url(store.bucket, key);
-  const fetchPiece = async (p: Range): Promise<Buffer> => {
-    const res = await store.getRange(key, p.start, p.end, signal);
-    if (res.length !== p.end - p.start) {
-      res.body.destroy();
-      throw new PluginError(
-        `downloading ${what}: bytes ${p.start}-${p.end - 1} are beyond the object's end (${res.size} bytes)`,
-      );
-    }
-    return collect(res, what);
-  };
   // At most `concurrency` requests in flight, and at most one more piece held
   // than that (the one being written): memory <= (concurrency + 1) x part size.
   const pending: Array<Promise<Buffer> | undefined> = [];
@@ -73,9 +104,10 @@ async function fetchInOrder(
   let inFlight = 0;
   let written = 0;
   let bytes = 0;
+  let crc = 0;
   const launch = () => {
     while (launched < pieces.length && inFlight < opts.concurrency && launched - written <= opts.concurrency) {
-      const p = launched === 0 && first ? first(signal) : fetchPiece(pieces[launched]);
+      const p = fetcher.fetch(pieces[launched]!, signal, launched === 0 ? first : undefined);
       inFlight++;
       const settled = p.finally(() => {
         inFlight--;
@@ -91,6 +123,7 @@ async function fetchInOrder(
       const buf = await pending[written]!;
       pending[written] = undefined;
       signal.throwIfAborted();
+      crc = crc32(buf, crc);
       await sink.write(buf);
       bytes += buf.length;
     }
@@ -98,25 +131,40 @@ async function fetchInOrder(
     cancel.abort(err);
     throw err;
   }
-  return bytes;
+  return { bytes, crc };
 }
 
 /**
- * The whole object. The first GET asks for the first part by range and learns
- * the size from its answer, so an object of up to one part is one request.
+ * The whole object, verified against its stored CRC-32 when it has one. The
+ * first GET asks for the first part by range and learns the size (and, for a
+ * single-PUT object, the checksum) from its answer, so such an object of up to
+ * one part is one request; a multipart object's checksum comes from a HEAD
+ * sent alongside the GETs.
  */
 export async function downloadObject(store: ObjectStore, key: string, sink: Sink, opts: TransferOptions): Promise<number> {
   const head = await store.getRange(key, 0, opts.partSize, opts.signal);
+  const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES);
   if (head.size === 0) {
     head.body.destroy();
     return 0;
   }
-  const what = s3Url(store.bucket, key);
+  let expected: Promise<number | undefined> = Promise.resolve(head.crc32);
+  if (head.crc32 === undefined && head.multipart !== false) {
+    expected = store.headObject(key).then(h => h?.crc32);
+    expected.catch(() => {}); // awaited after the data; a failed HEAD must not be "unhandled" meanwhile
+  }
   const pieces = splitRanges([{ start: 0, end: head.size }], opts.partSize);
-  return fetchInOrder(store, key, pieces, sink, opts, () => collect(head, what));
+  const { bytes, crc } = await fetchInOrder(fetcher, pieces, sink, opts, head);
+  const stored = await expected;
+  if (stored !== undefined && stored !== crc) {
+    throw new PluginError(
+      `downloading ${fetcher.what}: checksum mismatch: the object's stored CRC-32 is ${crc32Hex(stored)} but its ${bytes} bytes give ${crc32Hex(crc)}: the object is corrupt or was altered`,
+    );
+  }
+  return bytes;
 }
 
-/** Given byte ranges of the object, concatenated. */
+/** Given byte ranges of the object, concatenated (a subset cannot be checked against the whole object's checksum). */
 export async function downloadRanges(
   store: ObjectStore,
   key: string,
@@ -124,5 +172,6 @@ export async function downloadRanges(
   sink: Sink,
   opts: TransferOptions,
 ): Promise<number> {
-  return fetchInOrder(store, key, splitRanges(ranges, opts.partSize), sink, opts);
+  const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES);
+  return (await fetchInOrder(fetcher, splitRanges(ranges, opts.partSize), sink, opts)).bytes;
 }

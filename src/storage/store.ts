@@ -66,6 +66,11 @@ export interface RangeResponse {
    * which does not mean the object has none (a HEAD tells).
    */
   crc32?: number;
+  /**
+   * True when the answer shows the object came from a multipart upload (its
+   * ETag ends in -<parts>): its checksum, if any, is only told by a HEAD.
+   */
+  multipart?: boolean;
 }
 
 export interface ObjectHead {

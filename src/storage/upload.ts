@@ -7,6 +7,7 @@
  */
 import { PluginError } from '../protocol/errors.js';
 import { ChunkReader } from './chunks.js';
+import { crc32, crc32Combine } from './crc32.js';
 import { s3Url } from './keys.js';
 import { planParts } from './partplan.js';
 import { MAX_PARTS, type CompletedPart, type ObjectStore } from './store.js';
@@ -15,6 +16,8 @@ export interface TransferOptions {
   partSize: number;
   concurrency: number;
   signal?: AbortSignal;
+  /** Resumes of a download piece whose body was cut off (the store retries whole requests itself). */
+  retries?: number;
 }
 
 export interface UploadResult {
@@ -32,7 +35,8 @@ export async function uploadStream(
   const reader = new ChunkReader(source, opts.signal);
   const first = await reader.read(plan.sizeOf(1));
   if (await reader.atEnd()) {
-    await store.putObject(key, first, opts.signal);
+    opts.signal?.throwIfAborted();
+    await store.putObject(key, first, crc32(first), opts.signal);
     return { bytes: first.length, parts: 1 };
   }
 
@@ -71,12 +75,16 @@ async function uploadParts(
   const cancel = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, cancel.signal]) : cancel.signal;
 
+  // The object's CRC-32, combined from the parts' in order: each byte is hashed once.
+  let objectCrc = 0;
   const start = (partNumber: number, body: Buffer) => {
     inFlightBytes += body.length;
     bytes += body.length;
-    const p: Promise<void> = store.uploadPart(key, uploadId, partNumber, body, signal).then(
+    const partCrc = crc32(body);
+    objectCrc = crc32Combine(objectCrc, partCrc, body.length);
+    const p: Promise<void> = store.uploadPart(key, uploadId, partNumber, body, partCrc, signal).then(
       etag => {
-        done.push({ partNumber, etag });
+        done.push({ partNumber, etag, crc32: partCrc });
       },
       err => {
         failure ??= err;
@@ -119,7 +127,8 @@ async function uploadParts(
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
 
+  signal.throwIfAborted();
   done.sort((a, b) => a.partNumber - b.partNumber);
-  await store.completeMultipartUpload(key, uploadId, done);
+  await store.completeMultipartUpload(key, uploadId, done, objectCrc);
   return { bytes, parts: done.length };
 }

@@ -1,12 +1,23 @@
 /**
  * An in-memory ObjectStore for unit tests: the same interface as the S3
  * store, with counters and a fault hook to test the transfer logic against.
+ *
+ * Like S3, it refuses a body whose CRC-32 is not the one sent with it
+ * (BadDigest), keeps the whole object's CRC-32, reports it from headObject,
+ * and from getRange for single-PUT objects (S3 returns their user metadata
+ * with every GET); getRange also says which objects came from a multipart
+ * upload. Objects a test puts into `objects` directly carry no checksum, as
+ * objects written by the Go plugin; flipping bytes of a stored Buffer in
+ * place keeps the checksum and so simulates corruption at rest.
  */
 import { Readable } from 'node:stream';
+import { crc32 as crc32Of } from '../../src/storage/crc32.js';
 import {
   NotFoundError,
+  StoreRequestError,
   type CompletedPart,
   type DeleteFailure,
+  type ObjectHead,
   type ObjectInfo,
   type ObjectStore,
   type RangeResponse,
@@ -14,9 +25,17 @@ import {
 
 export type Op = 'put' | 'create' | 'part' | 'complete' | 'abort' | 'get' | 'head' | 'list' | 'delete';
 
+interface StoredChecksum {
+  /** The Buffer in `objects` this checksum was stored with; another Buffer there means the test replaced the object. */
+  body: Buffer;
+  crc32: number;
+  singlePut: boolean;
+}
+
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Buffer>();
-  readonly uploads = new Map<string, { key: string; parts: Map<number, Buffer> }>();
+  readonly checksums = new Map<string, StoredChecksum>();
+  readonly uploads = new Map<string, { key: string; parts: Map<number, { body: Buffer; crc32: number }> }>();
   readonly calls: Array<{ op: Op; key: string; detail?: string }> = [];
   inFlight = 0;
   maxInFlight = 0;
@@ -45,9 +64,28 @@ export class MemoryStore implements ObjectStore {
     return this.calls.filter(c => c.op === op).length;
   }
 
-  async putObject(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+  private checkDigest(what: string, body: Buffer, crc32: number): void {
+    const actual = crc32Of(body);
+    if (actual !== crc32) {
+      throw new StoreRequestError(`${what}: BadDigest: CRC-32 sent ${crc32}, body has ${actual} (HTTP 400)`, 400, 'BadDigest');
+    }
+  }
+
+  private store(key: string, body: Buffer, crc32: number, singlePut: boolean): void {
+    this.objects.set(key, body);
+    this.checksums.set(key, { body, crc32, singlePut });
+  }
+
+  /** The checksum stored with the object now under `key`, if it still is the object it was stored with. */
+  private checksumOf(key: string): StoredChecksum | undefined {
+    const c = this.checksums.get(key);
+    return c && c.body === this.objects.get(key) ? c : undefined;
+  }
+
+  async putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
     await this.enter('put', key, undefined, signal);
-    this.objects.set(key, Buffer.from(body));
+    this.checkDigest(`uploading ${key}`, body, crc32);
+    this.store(key, Buffer.from(body), crc32, true);
   }
 
   async createMultipartUpload(key: string): Promise<string> {
@@ -57,25 +95,35 @@ export class MemoryStore implements ObjectStore {
     return id;
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal?: AbortSignal): Promise<string> {
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer,
+    crc32: number,
+    signal?: AbortSignal,
+  ): Promise<string> {
     await this.enter('part', key, `${partNumber}:${body.length}`, signal);
     const u = this.uploads.get(uploadId);
     if (!u) throw new Error(`NoSuchUpload ${uploadId}`);
-    u.parts.set(partNumber, Buffer.from(body));
+    this.checkDigest(`uploading part ${partNumber} of ${key}`, body, crc32);
+    u.parts.set(partNumber, { body: Buffer.from(body), crc32 });
     return `"etag-${partNumber}"`;
   }
 
-  async completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[]): Promise<void> {
+  async completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[], crc32: number): Promise<void> {
     await this.enter('complete', key, parts.map(p => p.partNumber).join(','));
     const u = this.uploads.get(uploadId);
     if (!u) throw new Error(`NoSuchUpload ${uploadId}`);
     const bufs = parts.map((p, i) => {
       if (p.partNumber !== i + 1) throw new Error(`InvalidPartOrder at ${i}`);
-      const b = u.parts.get(p.partNumber);
-      if (!b) throw new Error(`InvalidPart ${p.partNumber}`);
-      return b;
+      const stored = u.parts.get(p.partNumber);
+      if (!stored || p.etag !== `"etag-${p.partNumber}"` || p.crc32 !== stored.crc32) throw new Error(`InvalidPart ${p.partNumber}`);
+      return stored.body;
     });
-    this.objects.set(key, Buffer.concat(bufs));
+    const body = Buffer.concat(bufs);
+    this.checkDigest(`completing multipart upload of ${key}`, body, crc32);
+    this.store(key, body, crc32, false);
     this.uploads.delete(uploadId);
   }
 
@@ -92,12 +140,23 @@ export class MemoryStore implements ObjectStore {
     // Delivered in small chunks, as a socket would.
     const chunks: Buffer[] = [];
     for (let i = 0; i < slice.length; i += 65536) chunks.push(slice.subarray(i, i + 65536));
-    return { size: obj.length, start, length: slice.length, body: Readable.from(chunks) };
+    const checksum = this.checksumOf(key);
+    return {
+      size: obj.length,
+      start,
+      length: slice.length,
+      body: Readable.from(chunks),
+      crc32: checksum?.singlePut ? checksum.crc32 : undefined,
+      // S3 shows a multipart object by its ETag (-<parts>); only a HEAD tells its checksum.
+      multipart: checksum !== undefined && !checksum.singlePut,
+    };
   }
 
-  async headObject(key: string): Promise<number | undefined> {
+  async headObject(key: string): Promise<ObjectHead | undefined> {
     await this.enter('head', key);
-    return this.objects.get(key)?.length;
+    const obj = this.objects.get(key);
+    if (!obj) return undefined;
+    return { size: obj.length, crc32: this.checksumOf(key)?.crc32 };
   }
 
   async *listObjects(prefix: string): AsyncIterable<ObjectInfo> {
@@ -114,6 +173,7 @@ export class MemoryStore implements ObjectStore {
       try {
         this.fault('delete', k);
         this.objects.delete(k);
+        this.checksums.delete(k);
       } catch (err) {
         failures.push({ key: k, message: (err as Error).message });
       }

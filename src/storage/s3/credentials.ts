@@ -1,0 +1,75 @@
+/**
+ * Where request signatures get their keys. The common cases cost nothing at
+ * start-up: a key pair in the config, or AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY in the environment. Everything else (profiles, SSO,
+ * web identity, container and instance roles, role_arn) loads the AWS SDK's
+ * credential providers on first use.
+ */
+import type { PluginConfig } from '../../config/types.js';
+import { PluginError } from '../../protocol/errors.js';
+import type { Credentials } from './sigv4.js';
+
+export type CredentialSource = () => Promise<Credentials>;
+
+interface Expiring extends Credentials {
+  expiration?: Date;
+}
+
+/** Temporary credentials are renewed this long before they expire. */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/** One resolution at a time; the result is kept until it is about to expire. */
+function cached(resolve: () => Promise<Expiring>): CredentialSource {
+  let current: Promise<Expiring> | undefined;
+  return async () => {
+    const creds = current && (await current.catch(() => undefined));
+    if (creds && (!creds.expiration || creds.expiration.getTime() - Date.now() > REFRESH_MARGIN_MS)) return creds;
+    current = resolve();
+    return current;
+  };
+}
+
+function fromEnvironment(): Credentials | undefined {
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, sessionToken: process.env.AWS_SESSION_TOKEN || undefined };
+}
+
+async function fromDefaultChain(profile: string | undefined): Promise<Expiring> {
+  const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
+  try {
+    return await defaultProvider(profile ? { profile } : {})();
+  } catch (err) {
+    throw new PluginError(
+      `no AWS credentials found${profile ? ` for profile "${profile}"` : ''}: set aws_access_key_id and aws_secret_access_key, ` +
+        `or provide them through the environment, ~/.aws, or an instance or container role (${(err as Error).message})`,
+    );
+  }
+}
+
+async function assumeRole(roleArn: string, region: string, base: Credentials): Promise<Expiring> {
+  const { getDefaultRoleAssumer } = await import('@aws-sdk/nested-clients/sts');
+  try {
+    return await getDefaultRoleAssumer({ region })(base, {
+      RoleArn: roleArn,
+      RoleSessionName: `gpbackup_s3_plugin-${process.pid}`,
+    });
+  } catch (err) {
+    throw new PluginError(`assuming role ${roleArn}: ${(err as Error).message}`);
+  }
+}
+
+export function credentialSource(config: PluginConfig, region: string): CredentialSource {
+  let base: CredentialSource;
+  if (config.accessKeyId && config.secretAccessKey) {
+    const creds = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, sessionToken: config.sessionToken };
+    base = async () => creds;
+  } else {
+    const env = config.awsProfile ? undefined : fromEnvironment();
+    base = env ? async () => env : cached(() => fromDefaultChain(config.awsProfile));
+  }
+  const roleArn = config.roleArn;
+  if (!roleArn) return base;
+  return cached(async () => assumeRole(roleArn, region, await base()));
+}

@@ -1,0 +1,167 @@
+/**
+ * One HTTP exchange with the server: keep-alive sockets, connect and idle
+ * timeouts, TLS verified against Node's CAs plus ca_bundle (or
+ * AWS_CA_BUNDLE), an optional proxy, request bodies held to the upload
+ * bandwidth. Resolves with the response as soon as its headers arrive.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import * as tls from 'node:tls';
+import type { PluginConfig } from '../../config/types.js';
+import { PluginError } from '../../protocol/errors.js';
+import { THROTTLE_SLICE, type Throttle } from '../throttle.js';
+import type { Target } from './endpoint.js';
+
+export interface HttpRequest {
+  method: string;
+  target: Target;
+  query: Record<string, string>;
+  /** Lower-case names, signed already. */
+  headers: Record<string, string>;
+  body?: Buffer;
+  /** Holds the body to the upload bandwidth. */
+  throttle?: Throttle;
+  signal?: AbortSignal;
+}
+
+/** A request that got no (complete) answer: the connection failed, timed out or was reset. */
+export class NetworkError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'NetworkError';
+  }
+}
+
+function trustedCas(config: PluginConfig): string[] | undefined {
+  const file = config.caBundle ?? (process.env.AWS_CA_BUNDLE || undefined);
+  if (!file) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    const what = config.caBundle ? 'ca_bundle' : 'AWS_CA_BUNDLE';
+    throw new PluginError(`reading ${what} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  // An explicit `ca` replaces Node's list: keep Node's (with NODE_EXTRA_CA_CERTS) and add the bundle.
+  const getCa = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates;
+  const defaults = getCa ? getCa('default') : [...tls.rootCertificates];
+  return [...defaults, pem];
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:9` -> a sentence for a DBA. */
+function describeNetworkError(err: NodeJS.ErrnoException, target: Target): NetworkError {
+  const where = `${target.https ? 'https' : 'http'}://${target.host}`;
+  if (err instanceof NetworkError) return err;
+  const code = err.code ?? 'ERR_NETWORK';
+  const text: Record<string, string> = {
+    ECONNREFUSED: `connection refused by ${where}`,
+    ENOTFOUND: `cannot resolve the host name of ${where}`,
+    EAI_AGAIN: `cannot resolve the host name of ${where} (DNS lookup failed)`,
+    ECONNRESET: `the connection to ${where} was reset`,
+    EPIPE: `the connection to ${where} was closed while sending`,
+    EHOSTUNREACH: `no route to ${where}`,
+    ENETUNREACH: `network unreachable for ${where}`,
+  };
+  if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') {
+    return new NetworkError(
+      `TLS certificate of ${where} not trusted: ${err.message} (name the CA with the ca_bundle option)`,
+      code,
+    );
+  }
+  return new NetworkError(text[code] ?? `${where}: ${err.message}`, code);
+}
+
+export class Transport {
+  private constructor(
+    private readonly http: HttpAgent,
+    private readonly https: HttpsAgent,
+    private readonly connectTimeoutMs: number,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
+    const options = { keepAlive: true, maxSockets, ca: trustedCas(config), rejectUnauthorized: true };
+    let http: HttpAgent = new HttpAgent(options);
+    let https: HttpsAgent = new HttpsAgent(options);
+    if (config.httpProxy) {
+      // One proxy for every request, as the Go plugin's http_proxy option.
+      const [{ HttpProxyAgent }, { HttpsProxyAgent }] = await Promise.all([
+        import('http-proxy-agent'),
+        import('https-proxy-agent'),
+      ]);
+      http = new HttpProxyAgent(config.httpProxy, options);
+      https = new HttpsProxyAgent(config.httpProxy, options);
+    }
+    return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs);
+  }
+
+  send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
+    const { target } = req;
+    return new Promise((resolve, reject) => {
+      const signal = req.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      const options = {
+        method: req.method,
+        host: target.hostname,
+        port: target.port,
+        path: queryString ? `${target.path}?${queryString}` : target.path,
+        headers: req.headers,
+        agent: target.https ? this.https : this.http,
+        servername: target.https && !/^[\d.]+$|:/.test(target.hostname) ? target.hostname : undefined,
+      };
+      const r: ClientRequest = (target.https ? httpsRequest : httpRequest)(options);
+      let settled = false;
+      const fail = (err: Error) => {
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+      };
+      const onAbort = () => r.destroy(signal!.reason as Error);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      r.on('close', () => signal?.removeEventListener('abort', onAbort));
+      r.on('error', (err: NodeJS.ErrnoException) => fail(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target)));
+      r.setTimeout(this.requestTimeoutMs, () =>
+        r.destroy(new NetworkError(`no answer from ${target.host} for ${this.requestTimeoutMs / 1000} s`, 'RequestTimeout')),
+      );
+      r.on('socket', socket => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(
+          () => r.destroy(new NetworkError(`connecting to ${target.host} timed out after ${this.connectTimeoutMs / 1000} s`, 'ConnectTimeout')),
+          this.connectTimeoutMs,
+        );
+        socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      r.on('response', res => {
+        settled = true;
+        resolve(res);
+      });
+      this.writeBody(r, req).catch(err => r.destroy(err as Error));
+    });
+  }
+
+  private async writeBody(r: ClientRequest, req: HttpRequest): Promise<void> {
+    const body = req.body;
+    if (!body || body.length === 0 || !req.throttle) {
+      r.end(body);
+      return;
+    }
+    for (let offset = 0; offset < body.length; offset += THROTTLE_SLICE) {
+      const slice = body.subarray(offset, offset + THROTTLE_SLICE);
+      await req.throttle.take(slice.length, req.signal);
+      if (r.destroyed) return;
+      if (!r.write(slice)) await new Promise<void>(resolve => r.once('drain', resolve).once('close', resolve));
+    }
+    r.end();
+  }
+
+  destroy(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
