@@ -1,5 +1,5 @@
 # gpbackup_s3_plugin (TypeScript): `make` builds dist/gpbackup_s3_plugin, `make test` runs every test.
-.PHONY: all build test unit bench clean
+.PHONY: all build test unit bench clean install demo
 
 all: build
 
@@ -20,6 +20,15 @@ unit: node_modules/.package-lock.json
 bench: build
 	node scripts/bench-startup.mjs
 	node scripts/bench-transfer.mjs
+
+# Copies dist/gpbackup_s3_plugin into $GPHOME/bin and, with gpsync or gpscp, to every host of the cluster
+# (HOSTFILE=<file>, else the hosts of gp_segment_configuration): scripts/install.sh.
+install: build
+	HOSTFILE="$(HOSTFILE)" bash scripts/install.sh
+
+# A whole gpbackup/gprestore call sequence against a local S3 server, with a summary of every step.
+demo: build
+	node scripts/demo.mjs
 
 clean:
 	rm -rf dist build src/config/generated

@@ -1,12 +1,19 @@
 /**
  * Turns validated option texts into a PluginConfig: defaults (from the schema) for options left
- * out or empty, sizes in bytes, and the range checks a pattern can't express.
+ * out or empty, sizes and rates in bytes, durations in milliseconds, and the range checks a
+ * pattern can't express.
  */
 import type { LoggerVerbosity, PluginConfig } from './types.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../storage/store.js';
-import { formatSize, parseSize } from './size.js';
+import { formatMilliseconds, formatRate, formatSize, parseDuration, parseRate, parseSize } from './size.js';
 import { got, meta, optionAt } from './validate.js';
 import type { KeyLines, Problem } from './yaml.js';
+
+/** Limits of connect_timeout and request_timeout, in milliseconds. */
+const CONNECT_TIMEOUT_MS = [100, 10 * 60_000] as const;
+const REQUEST_TIMEOUT_MS = [1000, 60 * 60_000] as const;
+/** Slowest bandwidth limit: anything lower is most likely a missing unit (`64` meaning 64KB/s). */
+const MIN_BANDWIDTH = 64 * 1024;
 
 /**
  * `doc` passed the schema except for the options named in `skip`, which already have a
@@ -27,28 +34,38 @@ export function resolveConfig(
   };
   const value = (name: string): string => given(name) ?? meta.defaults[name] ?? '';
 
-  const partSize = (name: string): number => {
-    const fallback = parseSize(meta.defaults[name] ?? '');
+  const problem = (name: string, text: string) => {
+    problems.push({ text: `${optionAt(name, lines)}: ${text}`, line: lines.options.get(name), option: name });
+  };
+  /**
+   * The option's amount in its syntax (a size, a rate, a duration), or its default; a value that
+   * `parse` refuses or `check` finds wrong (check says what is wrong) is a problem and leaves
+   * the default.
+   */
+  const amount = (name: string, parse: (text: string) => number, check: (n: number) => string | undefined): number => {
+    const fallback = parse(meta.defaults[name] ?? '');
     const text = given(name);
     if (text === undefined) return fallback;
-    let bytes: number;
+    let n: number;
     try {
-      bytes = parseSize(text);
+      n = parse(text);
     } catch (err) {
-      problems.push({ text: `${optionAt(name, lines)}: ${(err as Error).message}`, line: lines.options.get(name), option: name });
+      problem(name, (err as Error).message);
       return fallback;
     }
-    if (bytes < MIN_PART_SIZE || bytes > MAX_PART_SIZE) {
-      problems.push({
-        text: `${optionAt(name, lines)}: must be from ${formatSize(MIN_PART_SIZE)} to ${formatSize(MAX_PART_SIZE)} (S3's part size limits)${got(name, text)}`,
-        line: lines.options.get(name),
-        option: name,
-      });
-      return fallback;
-    }
-    return bytes;
+    const wrong = check(n);
+    if (wrong === undefined) return n;
+    problem(name, `${wrong}${got(name, text)}`);
+    return fallback;
   };
-  // The schema's pattern allows only 1..64, with optional spaces, `+` and leading zeros.
+  const within = (min: number, max: number, format: (n: number) => string, why = '') => (n: number) =>
+    n >= min && n <= max ? undefined : `must be from ${format(min)} to ${format(max)}${why}`;
+  const partSize = (name: string) => amount(name, parseSize, within(MIN_PART_SIZE, MAX_PART_SIZE, formatSize, " (S3's part size limits)"));
+  const bandwidth = (name: string) =>
+    amount(name, parseRate, n => (n === 0 || n >= MIN_BANDWIDTH ? undefined : `must be 0 (unlimited) or at least ${formatRate(MIN_BANDWIDTH)}`));
+  const timeout = (name: string, [min, max]: readonly [number, number]) => amount(name, parseDuration, within(min, max, formatMilliseconds));
+
+  // The schemas' patterns allow only whole numbers in range, with optional spaces, `+` and leading zeros.
   const count = (name: string): number => Number.parseInt(value(name).trim(), 10);
 
   const config: PluginConfig = {
@@ -64,12 +81,12 @@ export function resolveConfig(
     removeDuplicateBucket: value('remove_duplicate_bucket') === 'true',
     loggerVerbosity: value('logger_verbosity') as LoggerVerbosity,
     restoreSubset: value('restore_subset') === 'on',
-    maxRetries: 5,
-    connectTimeoutMs: 10_000,
-    requestTimeoutMs: 60_000,
-    forcePathStyle: true,
-    backupMaxBandwidth: 0,
-    restoreMaxBandwidth: 0,
+    maxRetries: count('max_retries'),
+    connectTimeoutMs: timeout('connect_timeout', CONNECT_TIMEOUT_MS),
+    requestTimeoutMs: timeout('request_timeout', REQUEST_TIMEOUT_MS),
+    forcePathStyle: value('force_path_style') === 'on',
+    backupMaxBandwidth: bandwidth('backup_max_bandwidth'),
+    restoreMaxBandwidth: bandwidth('restore_max_bandwidth'),
   };
   const optional = {
     region: given('region'),
@@ -78,6 +95,13 @@ export function resolveConfig(
     secretAccessKey: given('aws_secret_access_key'),
     sessionToken: given('aws_session_token'),
     httpProxy: given('http_proxy'),
+    caBundle: given('ca_bundle'),
+    // The schema's enum allows only these two.
+    serverSideEncryption: given('server_side_encryption') as PluginConfig['serverSideEncryption'],
+    sseKmsKeyId: given('sse_kms_key_id'),
+    storageClass: given('storage_class'),
+    awsProfile: given('aws_profile'),
+    roleArn: given('role_arn'),
     // Injected by gpbackup, kept as given even when empty.
     pgport: typeof options.pgport === 'string' ? options.pgport : undefined,
     backupPluginVersion: typeof options.backup_plugin_version === 'string' ? options.backup_plugin_version : undefined,

@@ -1,8 +1,10 @@
 /**
+ * The option syntaxes for amounts: sizes, rates (sizes a second) and durations.
+ *
  * Sizes as the Go plugin reads them (github.com/inhies/go-bytesize): a decimal number and a
  * case-insensitive unit, all units 1024-based, so 5MB = 5 MiB. Also accepted here: KiB..TiB,
- * and a bare whole number meaning bytes. schemas/plugin-config.schema.json repeats this syntax
- * as a pattern (a unit test keeps the two in step).
+ * and a bare whole number meaning bytes. schemas/plugin-config.schema.json repeats each syntax
+ * as a pattern (unit tests keep them in step).
  */
 
 export const KiB = 1024;
@@ -41,8 +43,15 @@ export function parseSize(text: string): number {
   return checked(Math.floor(Number(number) * factor), text);
 }
 
+/** The syntax is right, the number too large to count bytes in. */
+class TooLarge extends Error {
+  constructor(text: string) {
+    super(`"${text}" is too large`);
+  }
+}
+
 function checked(bytes: number, text: string): number {
-  if (!Number.isSafeInteger(bytes)) throw new Error(`"${text}" is too large`);
+  if (!Number.isSafeInteger(bytes)) throw new TooLarge(text);
   return bytes;
 }
 
@@ -52,4 +61,49 @@ export function formatSize(bytes: number): string {
     if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
   }
   return `${bytes} bytes`;
+}
+
+const RATE = /^(.*?)\s*\/\s*s\s*$/i;
+
+/**
+ * Bytes a second in a rate such as `100MB/s`, `1.5GB/s` or `100MB` (the `/s` is optional): the
+ * size syntax above. The schema's bandwidth pattern repeats this syntax.
+ */
+export function parseRate(text: string): number {
+  const size = RATE.exec(text)?.[1] ?? text;
+  try {
+    return parseSize(size);
+  } catch (err) {
+    if (err instanceof TooLarge) throw new TooLarge(text);
+    throw new Error(`"${text}" is not a rate: expected a size a second, such as 100MB/s or 1.5GB/s`);
+  }
+}
+
+/** A rate for messages: `64KiB/s`. */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatSize(bytesPerSecond)}/s`;
+}
+
+const DURATION = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*$/i;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/**
+ * Milliseconds in a duration such as `500ms`, `10s`, `1.5s` or `2m`; a bare number is seconds.
+ * Units are case-insensitive; the result is rounded to whole milliseconds. The schema's duration
+ * pattern repeats this syntax.
+ */
+export function parseDuration(text: string): number {
+  const m = DURATION.exec(text);
+  if (!m) throw new Error(`"${text}" is not a duration: expected a number and a unit ms, s or m, such as 500ms, 10s or 2m`);
+  const [, number = '', unit = 's'] = m;
+  const ms = Math.round(Number(number) * DURATION_UNITS[unit.toLowerCase()]!);
+  if (!Number.isSafeInteger(ms)) throw new Error(`"${text}" is too long`);
+  return ms;
+}
+
+/** Milliseconds for messages, in the largest unit that shows them whole: `100ms`, `1.5s`, `10m`. */
+export function formatMilliseconds(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }

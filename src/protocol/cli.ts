@@ -66,8 +66,10 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(usage());
       return err.exitCode;
     }
-    const prefix = name && !(err instanceof PluginError) ? `${name}: ` : '';
-    log.fatal(prefix + describeError(err));
+    // Every failure's line names the command, once.
+    const message = describeError(err);
+    const prefix = name && !message.startsWith(`${name}:`) && !message.startsWith(`${name} `) ? `${name}: ` : '';
+    log.fatal(prefix + message);
     return err instanceof PluginError ? err.exitCode : 1;
   }
 }

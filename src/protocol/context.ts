@@ -31,16 +31,25 @@ export function interruptSignal(): AbortSignal {
   return interrupt.signal;
 }
 
-export function readConfig(configPath: string): PluginConfig {
-  const config = loadConfig(configPath);
+/**
+ * `warnIfExposed`: log a warning if the file holds a secret others can read. Only the commands
+ * that run once per backup or by hand ask: gpbackup writes its per-host copies with mode 0644,
+ * and the data commands run once per table per segment.
+ */
+export function readConfig(configPath: string, warnIfExposed = false): PluginConfig {
+  const config = loadConfig(configPath, warnIfExposed ? log : { warn: () => {} });
   log.addSecret(config.secretAccessKey);
   log.addSecret(config.sessionToken);
   log.setVerbosity(config.loggerVerbosity);
   return config;
 }
 
-export async function openContext(configPath: string, concurrency: (c: PluginConfig) => number): Promise<CommandContext> {
-  const config = readConfig(configPath);
+export async function openContext(
+  configPath: string,
+  concurrency: (c: PluginConfig) => number,
+  warnIfExposed = false,
+): Promise<CommandContext> {
+  const config = readConfig(configPath, warnIfExposed);
   const { createS3Store } = await import('../storage/s3/client.js');
   const store = await createS3Store(config, concurrency(config) + 2);
   return { config, store, signal: interruptSignal() };

@@ -8,9 +8,11 @@
  */
 import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
+import { crc32 } from '../storage/crc32.js';
 import { s3Url } from '../storage/keys.js';
+import type { DeleteFailure, ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
-import { PluginError, UsageError } from './errors.js';
+import { describeError, PluginError, UsageError } from './errors.js';
 
 const SCOPES = new Set(['master', 'coordinator', 'segment_host', 'segment']);
 
@@ -38,56 +40,241 @@ function parseHookArgs(name: string, args: string[]): HookArgs | undefined {
   return { configPath, localDir, scope };
 }
 
-/** Probe objects are unique per process, so concurrent hooks never collide. */
-function probeKey(folder: string, localDir: string): string {
+/**
+ * The key prefix of this process's probe objects: in the backup's own
+ * directory when the local dir names one, unique per process, so concurrent
+ * hooks never collide.
+ */
+export function probeKey(folder: string, localDir: string): string {
   const [ts, day] = [basename(localDir), basename(localDir.replace(/\/+[^/]*\/*$/, ''))];
   const dir = /^\d{14}$/.test(ts) && /^\d{8}$/.test(day) ? `backups/${day}/${ts}/` : '';
   return `${folder}/${dir}.gpbackup_s3_plugin_probe_${process.pid}_${Date.now()}`;
 }
 
-/**
- * Coordinator and segment hosts prove, with the configured credentials, that
- * the bucket and folder take writes (and that this host reaches the endpoint)
- * before any data moves. A segment is covered by its host's probe.
- */
-export async function setupForBackup(args: string[]): Promise<void> {
-  const hook = parseHookArgs('setup_plugin_for_backup', args);
-  if (!hook) return;
-  if (hook.scope === 'segment') {
-    readConfig(hook.configPath);
-    return;
+/** What each request of the checks does, and the IAM action it needs. */
+const STEPS = {
+  put: { doing: 'write objects', action: 's3:PutObject' },
+  get: { doing: 'read objects', action: 's3:GetObject' },
+  list: { doing: 'list objects', action: 's3:ListBucket' },
+  create: { doing: 'start multipart uploads', action: 's3:PutObject (multipart upload)' },
+  part: { doing: 'upload parts', action: 's3:PutObject (multipart upload)' },
+  complete: { doing: 'complete multipart uploads', action: 's3:PutObject (multipart upload)' },
+  abort: { doing: 'abort multipart uploads', action: 's3:AbortMultipartUpload' },
+  delete: { doing: 'delete objects', action: 's3:DeleteObject' },
+} as const;
+
+type Step = keyof typeof STEPS;
+
+/** A check that failed at `step`; `cause` is what the store threw. */
+class StepFailed extends Error {
+  constructor(readonly step: Step, override readonly cause: unknown) {
+    super(describeError(cause));
   }
-  const { config, store, signal } = await openContext(hook.configPath, () => 1);
-  const key = probeKey(config.folder, hook.localDir);
-  try {
-    await store.putObject(key, Buffer.alloc(0), signal);
-  } catch (err) {
-    throw new PluginError(
-      `setup_plugin_for_backup: cannot write to bucket "${config.bucket}" folder "${config.folder}": ${(err as Error).message}`,
-    );
-  }
-  const failures = await store.deleteObjects([key]).catch((err: Error) => [{ key, message: err.message }]);
-  for (const f of failures) log.warn(`setup_plugin_for_backup: could not remove probe object ${s3Url(config.bucket, f.key)}: ${f.message}`);
-  log.info(`setup_plugin_for_backup (${hook.scope}): ${s3Url(config.bucket, config.folder + '/')} is writable`);
 }
 
-/** Coordinator and segment hosts prove the folder can be listed (and so read) before the restore starts. */
-export async function setupForRestore(args: string[]): Promise<void> {
-  const hook = parseHookArgs('setup_plugin_for_restore', args);
+/** `<hook>: cannot <what the step does> under s3://bucket/folder/: <reason>`. */
+function stepFailure(hook: string, bucket: string, folder: string, failed: StepFailed, notes: string[] = []): PluginError {
+  const head = `${hook}: cannot ${STEPS[failed.step].doing} under ${s3Url(bucket, `${folder}/`)}: ${reason(failed.cause, bucket, failed.step)}`;
+  return new PluginError([head, ...notes].join('; '));
+}
+
+async function attempt<T>(step: Step, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw new StepFailed(step, err);
+  }
+}
+
+/**
+ * Why a request failed, for a DBA: a missing bucket, the IAM action that
+ * AccessDenied implies, or the store's own message. Other 403s
+ * (SignatureDoesNotMatch, InvalidAccessKeyId) are not about permissions and
+ * keep their own message.
+ */
+function reason(err: unknown, bucket: string, step: Step): string {
+  const { status, code } = err as { status?: number; code?: string };
+  if (code === 'NoSuchBucket') return `bucket "${bucket}" does not exist`;
+  if (code === 'AccessDenied' || (status === 403 && !code)) {
+    return `AccessDenied${status ? ` (HTTP ${status})` : ''}: the credentials need ${STEPS[step].action}`;
+  }
+  return describeError(err);
+}
+
+/** Keys a DeleteObjects answer reports as not deleted; `code` is the first one's S3 error code. */
+class KeysNotDeleted extends Error {
+  readonly keys: string[];
+  readonly code?: string;
+  constructor(bucket: string, failures: DeleteFailure[]) {
+    super(failures.map(f => `${s3Url(bucket, f.key)}: ${f.message}`).join(', '));
+    this.keys = failures.map(f => f.key);
+    this.code = /^[A-Za-z]+/.exec(failures[0].message)?.[0];
+  }
+}
+
+async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
+  const failures = await store.deleteObjects(keys);
+  if (failures.length) throw new KeysNotDeleted(store.bucket, failures);
+}
+
+/** Which of `keys` a failed deleteKeys left in place. */
+function notDeleted(err: unknown, keys: string[]): string[] {
+  return err instanceof KeysNotDeleted ? err.keys : keys;
+}
+
+/** The first `length` bytes of an object, and its CRC-32 if the answer carried it. */
+async function readStart(store: ObjectStore, key: string, length: number, signal?: AbortSignal): Promise<{ bytes: Buffer; crc32?: number }> {
+  const r = await store.getRange(key, 0, length, signal);
+  // An empty object's body may already be closed by the store: nothing to read.
+  if (r.length === 0) {
+    r.body.destroy();
+    return { bytes: Buffer.alloc(0), crc32: r.crc32 };
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of r.body) chunks.push(chunk as Buffer);
+  return { bytes: Buffer.concat(chunks), crc32: r.crc32 };
+}
+
+/** Reads an object back and compares it (and its stored checksum, when the answer carries one) with what was written. */
+async function readBack(store: ObjectStore, key: string, written: Buffer, signal?: AbortSignal): Promise<void> {
+  const read = await readStart(store, key, written.length, signal);
+  if (!read.bytes.equals(written)) {
+    throw new PluginError(`${s3Url(store.bucket, key)} read back as ${read.bytes.length} bytes that differ from the ${written.length} written`);
+  }
+  if (read.crc32 !== undefined && read.crc32 !== crc32(written)) {
+    throw new PluginError(`${s3Url(store.bucket, key)} read back with a checksum other than the one written`);
+  }
+}
+
+/**
+ * The coordinator's check before a backup, with the configured credentials:
+ * a small object is written, read back and listed; a one-part multipart upload
+ * is completed and read back; both are deleted. On a failure, the upload is
+ * aborted and what was written is deleted; the message names the request that
+ * failed, the IAM action an AccessDenied implies, and anything left behind.
+ * Eight requests, once per backup.
+ */
+export async function backupPreflight(store: ObjectStore, hook: string, folder: string, probe: string, signal?: AbortSignal): Promise<void> {
+  const { bucket } = store;
+  const single = probe;
+  const multipart = `${probe}_multipart`;
+  const body = Buffer.from(`gpbackup_s3_plugin preflight probe ${basename(probe)}\n`);
+  const crc = crc32(body);
+  const written: string[] = [];
+  let upload: string | undefined;
+  try {
+    await attempt('put', () => store.putObject(single, body, crc, signal));
+    written.push(single);
+    await attempt('get', () => readBack(store, single, body, signal));
+    upload = await attempt('create', () => store.createMultipartUpload(multipart));
+    const uploadId = upload;
+    const etag = await attempt('part', () => store.uploadPart(multipart, uploadId, 1, body, crc, signal));
+    await attempt('complete', () => store.completeMultipartUpload(multipart, uploadId, [{ partNumber: 1, etag, crc32: crc }], crc));
+    upload = undefined;
+    written.push(multipart);
+    await attempt('get', () => readBack(store, multipart, body, signal));
+    await attempt('list', async () => {
+      const listed = new Set<string>();
+      for await (const o of store.listObjects(probe)) listed.add(o.key);
+      const missing = written.filter(k => !listed.has(k));
+      if (missing.length) throw new PluginError(`the listing does not show ${missing.map(k => s3Url(bucket, k)).join(', ')}, written just before`);
+    });
+    await attempt('delete', () => deleteKeys(store, written));
+  } catch (err) {
+    if (!(err instanceof StepFailed)) throw err;
+    const notes: string[] = [];
+    if (upload !== undefined) {
+      await store.abortMultipartUpload(multipart, upload).catch((abortErr: unknown) => {
+        notes.push(`the multipart upload of ${s3Url(bucket, multipart)} could not be aborted: ${reason(abortErr, bucket, 'abort')}`);
+      });
+    }
+    const leftBehind = (keys: string[]) => `left behind: ${keys.map(k => s3Url(bucket, k)).join(', ')}`;
+    if (err.step === 'delete') {
+      notes.push(leftBehind(notDeleted(err.cause, written)));
+    } else if (written.length) {
+      await deleteKeys(store, written).catch((deleteErr: unknown) => {
+        notes.push(`${leftBehind(notDeleted(deleteErr, written))} (deleting them failed: ${reason(deleteErr, bucket, 'delete')})`);
+      });
+    }
+    throw stepFailure(hook, bucket, folder, err, notes);
+  }
+}
+
+/** A segment host's cheap check: one object written and deleted again (a failed delete is only a warning). */
+export async function backupWriteCheck(store: ObjectStore, hook: string, folder: string, probe: string, signal?: AbortSignal): Promise<void> {
+  const { bucket } = store;
+  const body = Buffer.alloc(0);
+  try {
+    await attempt('put', () => store.putObject(probe, body, crc32(body), signal));
+  } catch (err) {
+    throw err instanceof StepFailed ? stepFailure(hook, bucket, folder, err) : err;
+  }
+  await deleteKeys(store, [probe]).catch((err: unknown) => {
+    log.warn(`${hook}: could not delete probe object ${s3Url(bucket, probe)}: ${reason(err, bucket, 'delete')}`);
+  });
+}
+
+/** Before a restore: the folder can be listed and, if it holds an object, one byte of it read. Two requests. */
+export async function restoreCheck(store: ObjectStore, hook: string, folder: string, signal?: AbortSignal): Promise<void> {
+  const { bucket } = store;
+  try {
+    const first = await attempt('list', async () => {
+      for await (const o of store.listObjects(`${folder}/`)) return o.key;
+      return undefined;
+    });
+    if (first !== undefined) {
+      await attempt('get', () =>
+        readStart(store, first, 1, signal).catch((err: unknown) => {
+          // Deleted since it was listed: the listing already proved the folder is there.
+          if ((err as { code?: string }).code !== 'NoSuchKey') throw err;
+        }),
+      );
+    }
+  } catch (err) {
+    throw err instanceof StepFailed ? stepFailure(hook, bucket, folder, err) : err;
+  }
+}
+
+/**
+ * Before any data moves, the coordinator proves with the configured
+ * credentials every kind of request a backup makes (backupPreflight); each
+ * segment host proves it reaches the endpoint and can write. A segment is
+ * covered by its host's check.
+ */
+export async function setupForBackup(args: string[]): Promise<void> {
+  const name = 'setup_plugin_for_backup';
+  const hook = parseHookArgs(name, args);
   if (!hook) return;
   if (hook.scope === 'segment') {
     readConfig(hook.configPath);
     return;
   }
-  const { config, store } = await openContext(hook.configPath, () => 1);
-  try {
-    for await (const _ of store.listObjects(`${config.folder}/`)) break;
-  } catch (err) {
-    throw new PluginError(
-      `setup_plugin_for_restore: cannot read bucket "${config.bucket}" folder "${config.folder}": ${(err as Error).message}`,
-    );
+  const isCoordinator = hook.scope === 'master' || hook.scope === 'coordinator';
+  const { config, store, signal } = await openContext(hook.configPath, () => 1, isCoordinator);
+  const probe = probeKey(config.folder, hook.localDir);
+  const folderUrl = s3Url(config.bucket, `${config.folder}/`);
+  if (hook.scope === 'segment_host') {
+    await backupWriteCheck(store, name, config.folder, probe, signal);
+    log.info(`${name} (${hook.scope}): ${folderUrl} is writable`);
+  } else {
+    await backupPreflight(store, name, config.folder, probe, signal);
+    log.info(`${name} (${hook.scope}): ${folderUrl} takes writes, reads, listings, multipart uploads and deletes`);
   }
-  log.info(`setup_plugin_for_restore (${hook.scope}): ${s3Url(config.bucket, config.folder + '/')} is readable`);
+}
+
+/** Coordinator and segment hosts prove the folder can be listed and read before the restore starts. */
+export async function setupForRestore(args: string[]): Promise<void> {
+  const name = 'setup_plugin_for_restore';
+  const hook = parseHookArgs(name, args);
+  if (!hook) return;
+  if (hook.scope === 'segment') {
+    readConfig(hook.configPath);
+    return;
+  }
+  const isCoordinator = hook.scope === 'master' || hook.scope === 'coordinator';
+  const { config, store, signal } = await openContext(hook.configPath, () => 1, isCoordinator);
+  await restoreCheck(store, name, config.folder, signal);
+  log.info(`${name} (${hook.scope}): ${s3Url(config.bucket, `${config.folder}/`)} can be listed and read`);
 }
 
 /** Nothing is left behind by setup, so cleanup has nothing to do; it does not even read the config. */

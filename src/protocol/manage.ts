@@ -36,14 +36,14 @@ async function deletePrefix(store: ObjectStore, prefix: string, what: string): P
 
 export async function deleteBackup([configPath, timestamp]: string[]): Promise<void> {
   checkTimestamp(timestamp); // before S3 is touched
-  const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT);
+  const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT, true);
   const prefix = backupPrefix(config.folder, timestamp);
   const count = await deletePrefix(store, prefix, `delete_backup ${timestamp}`);
   log.info(`delete_backup: deleted ${count} object(s) under ${s3Url(store.bucket, prefix)}`);
 }
 
 export async function listDirectory([configPath, relPath]: string[]): Promise<void> {
-  const { config, store } = await openContext(configPath, () => 1);
+  const { config, store } = await openContext(configPath, () => 1, true);
   const prefix = folderSubPrefix(config.folder, relPath, 'list_directory');
   const out: string[] = ['NAME\tSIZE(bytes)'];
   let count = 0;
@@ -58,7 +58,7 @@ export async function listDirectory([configPath, relPath]: string[]): Promise<vo
 }
 
 export async function deleteDirectory([configPath, relPath]: string[]): Promise<void> {
-  const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT);
+  const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT, true);
   const prefix = folderSubPrefix(config.folder, relPath, 'delete_directory');
   const count = await deletePrefix(store, prefix, 'delete_directory');
   log.info(`delete_directory: deleted ${count} object(s) under ${s3Url(store.bucket, prefix)}`);

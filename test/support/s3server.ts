@@ -4,9 +4,13 @@
  *
  * Default: s3rver from npm (installed by `npm ci`). With S3_TEST_SERVER=moto,
  * `moto_server` is used instead where it is on the PATH.
+ *
+ * The helper's own client writes as the Go plugin does, with no flexible
+ * checksum: an object it puts has no stored CRC-32.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { open, stat, truncate } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +42,14 @@ export interface TestS3Server {
   deleteObject(bucket: string, key: string): Promise<void>;
   listKeys(bucket: string, prefix?: string): Promise<string[]>;
   listMultipartUploads(bucket: string): Promise<string[]>;
+  /** The x-amz-checksum-crc32 the server reports for the object with checksum mode on (base64), if any. */
+  headChecksum(bucket: string, key: string): Promise<string | undefined>;
+  /** s3rver only (undefined for moto): the file s3rver keeps the object's bytes in. */
+  objectPath(bucket: string, key: string): string | undefined;
+  /** s3rver only: flips every bit of the stored byte at `offset`, as bit rot would; the server notices nothing. */
+  corruptObject(bucket: string, key: string, offset: number): Promise<void>;
+  /** s3rver only: cuts the stored object to `newSize` bytes; the server then serves (and sizes) the shorter object. */
+  truncateObject(bucket: string, key: string, newSize: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -101,7 +113,24 @@ export async function startS3Server(): Promise<TestS3Server> {
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: TEST_ACCESS_KEY, secretAccessKey: TEST_SECRET_KEY },
+    // No CRC-32 unless a test gives one, and none checked unless asked for (ChecksumMode).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
+
+  function objectPath(bucket: string, key: string): string | undefined {
+    if (!dataDir) return undefined;
+    // s3rver's filesystem store: <dir>/<bucket>/<key's directories>/<key's last segment>._S3rver_object
+    const segments = key.split('/');
+    const last = segments.pop();
+    return join(dataDir, bucket, ...segments, `${last}._S3rver_object`);
+  }
+
+  function storedFile(bucket: string, key: string): string {
+    const path = objectPath(bucket, key);
+    if (!path) throw new Error(`changing stored objects needs s3rver, not ${kind}`);
+    return path;
+  }
 
   return {
     kind,
@@ -148,6 +177,30 @@ export async function startS3Server(): Promise<TestS3Server> {
     async listMultipartUploads(bucket) {
       const r = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return (r.Uploads ?? []).map(u => u.Key!);
+    },
+    async headChecksum(bucket, key) {
+      const r = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      return r.ChecksumCRC32;
+    },
+    objectPath,
+    async corruptObject(bucket, key, offset) {
+      const file = await open(storedFile(bucket, key), 'r+');
+      try {
+        const byte = Buffer.alloc(1);
+        const { bytesRead } = await file.read(byte, 0, 1, offset);
+        if (bytesRead !== 1) throw new Error(`s3://${bucket}/${key} has no byte at offset ${offset}`);
+        byte[0] ^= 0xff;
+        await file.write(byte, 0, 1, offset);
+      } finally {
+        await file.close();
+      }
+    },
+    async truncateObject(bucket, key, newSize) {
+      // s3rver takes an object's Content-Length from its file's size: cutting the file is all it takes.
+      const path = storedFile(bucket, key);
+      const { size } = await stat(path);
+      if (newSize >= size) throw new Error(`s3://${bucket}/${key} has ${size} bytes: cannot truncate it to ${newSize}`);
+      await truncate(path, newSize);
     },
     async stop() {
       client.destroy();

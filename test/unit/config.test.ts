@@ -1,17 +1,24 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { loadConfig, parseConfigText } from '../../src/config/load.js';
 import type { PluginConfig } from '../../src/config/types.js';
+import { Logger } from '../../src/log/gplog.js';
 import { ConfigError, PluginError } from '../../src/protocol/errors.js';
 
 const PATH = '/tmp/20240101010101_s3.yaml';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const schema = JSON.parse(readFileSync(new URL('../../schemas/plugin-config.schema.json', import.meta.url), 'utf8'));
+
+/** Files for ca_bundle: a PEM bundle, and things that are not one. */
+const FILES = mkdtempSync(join(tmpdir(), 'config-test-files-'));
+after(() => rmSync(FILES, { recursive: true, force: true }));
+const CA_PEM = join(FILES, 'ca.pem');
+writeFileSync(CA_PEM, '# private CA\n-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUexample\n-----END CERTIFICATE-----\n');
 
 const parse = (text: string): PluginConfig => parseConfigText(text, PATH);
 
@@ -41,21 +48,32 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     'options:',
     '  aws_access_key_id: "AKIAEXAMPLE"',
     '  aws_secret_access_key: "c2VjcmV0/+key"',
+    '  backup_max_bandwidth: "100MB/s"',
     '  backup_max_concurrent_requests: "6"',
     '  backup_multipart_chunksize: "500MB"',
     '  backup_plugin_version: ""',
     '  bucket: "my-bucket"',
+    `  ca_bundle: "${CA_PEM}"`,
+    '  connect_timeout: "500ms"',
     '  encryption: "on"',
     '  endpoint: "https://minio.example.com:9000/"',
     '  folder: "backups/prod/"',
+    '  force_path_style: "off"',
     '  http_proxy: "http://proxy.example.com:3128"',
     '  logger_verbosity: "verbose"',
+    '  max_retries: "8"',
     '  pgport: "5432"',
     '  region: "us-east-1"',
     '  remove_duplicate_bucket: "false"',
+    '  request_timeout: "2m"',
+    '  restore_max_bandwidth: "1.5GB/s"',
     '  restore_max_concurrent_requests: "8"',
     '  restore_multipart_chunksize: "10MB"',
     '  restore_subset: "on"',
+    '  role_arn: "arn:aws:iam::123456789012:role/gpbackup"',
+    '  server_side_encryption: "aws:kms"',
+    '  sse_kms_key_id: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"',
+    '  storage_class: "STANDARD_IA"',
     '',
   ].join('\n');
   const expected: PluginConfig = {
@@ -76,6 +94,17 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     removeDuplicateBucket: false,
     loggerVerbosity: 'verbose',
     restoreSubset: true,
+    maxRetries: 8,
+    connectTimeoutMs: 500,
+    requestTimeoutMs: 120_000,
+    caBundle: CA_PEM,
+    serverSideEncryption: 'aws:kms',
+    sseKmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    storageClass: 'STANDARD_IA',
+    forcePathStyle: false,
+    backupMaxBandwidth: 100 * MiB,
+    restoreMaxBandwidth: 1.5 * GiB,
+    roleArn: 'arn:aws:iam::123456789012:role/gpbackup',
     pgport: '5432',
     backupPluginVersion: '',
   };
@@ -97,6 +126,11 @@ test('unquoted values mean the text they show (no YAML 1.1 booleans or octal num
       logger_verbosity: 'debug',
       pgport: '6000',
       backup_plugin_version: '1.10.1',
+      max_retries: '0',
+      connect_timeout: '30',
+      force_path_style: 'off',
+      restore_max_bandwidth: '0',
+      aws_profile: '0123',
     }),
   );
   assert.equal(config.folder, '0123');
@@ -110,6 +144,11 @@ test('unquoted values mean the text they show (no YAML 1.1 booleans or octal num
   assert.equal(config.pgport, '6000');
   assert.equal(config.backupPluginVersion, '1.10.1');
   assert.equal(config.region, undefined);
+  assert.equal(config.maxRetries, 0);
+  assert.equal(config.connectTimeoutMs, 30_000);
+  assert.equal(config.forcePathStyle, false);
+  assert.equal(config.restoreMaxBandwidth, 0);
+  assert.equal(config.awsProfile, '0123');
 });
 
 test('Windows line ends and a byte-order mark are fine, and lines still count', () => {
@@ -134,6 +173,12 @@ test('defaults: small parts and few requests, taken from the schema', () => {
     removeDuplicateBucket: false,
     loggerVerbosity: 'info',
     restoreSubset: false,
+    maxRetries: 5,
+    connectTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    forcePathStyle: true,
+    backupMaxBandwidth: 0,
+    restoreMaxBandwidth: 0,
   });
   const props = schema.properties.options.properties;
   assert.equal(props.backup_multipart_chunksize.default, '16MiB');
@@ -141,12 +186,23 @@ test('defaults: small parts and few requests, taken from the schema', () => {
   assert.equal(props.restore_multipart_chunksize.default, '16MiB');
   assert.equal(props.restore_max_concurrent_requests.default, '6');
   assert.equal(props.encryption.default, 'on');
+  assert.equal(props.max_retries.default, '5');
+  assert.equal(props.connect_timeout.default, '10s');
+  assert.equal(props.request_timeout.default, '60s');
+  assert.equal(props.force_path_style.default, 'on');
+  assert.equal(props.backup_max_bandwidth.default, '0');
+  assert.equal(props.restore_max_bandwidth.default, '0');
+  for (const name of ['ca_bundle', 'server_side_encryption', 'sse_kms_key_id', 'storage_class', 'aws_profile', 'role_arn']) {
+    assert.equal(props[name].default, undefined, name);
+  }
 });
 
 test('an option left empty takes its default, as in the Go plugin', () => {
   const empty = ['encryption', 'backup_multipart_chunksize', 'backup_max_concurrent_requests', 'restore_multipart_chunksize',
     'restore_max_concurrent_requests', 'remove_duplicate_bucket', 'logger_verbosity', 'restore_subset', 'http_proxy',
-    'aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'endpoint'];
+    'aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'endpoint', 'max_retries', 'connect_timeout',
+    'request_timeout', 'ca_bundle', 'server_side_encryption', 'sse_kms_key_id', 'storage_class', 'force_path_style',
+    'backup_max_bandwidth', 'restore_max_bandwidth', 'aws_profile', 'role_arn'];
   const bare = parse(yaml({ ...BASE, ...Object.fromEntries(empty.map(k => [k, ''])) }));
   const quoted = parse(yaml({ ...BASE, ...Object.fromEntries(empty.map(k => [k, '""'])) }));
   assert.deepEqual(bare, parse(yaml(BASE)));
@@ -214,6 +270,41 @@ test('every invalid option value is reported, naming the option and its line', (
     ['logger_verbosity', q('DEBUG'), /must be error, info, verbose or debug/],
     ['restore_subset', q('true'), /must be on or off/],
     ['pgport', q('abc'), /must be a port number/],
+    ['max_retries', q('21'), /must be a whole number from 0 to 20, got "21"$/],
+    ['max_retries', q('-1'), /must be a whole number from 0 to 20/],
+    ['max_retries', q('1.5'), /must be a whole number from 0 to 20/],
+    ['max_retries', q('five'), /must be a whole number from 0 to 20/],
+    ['connect_timeout', q('10 sec'), /must be a duration: a number and a unit ms, s or m, such as 500ms, 10s, 1.5s or 2m \(a bare number is seconds\), got "10 sec"$/],
+    ['connect_timeout', q('1h'), /must be a duration/],
+    ['request_timeout', q('-5s'), /must be a duration/],
+    ['request_timeout', q('1m30s'), /must be a duration/],
+    ['ca_bundle', q('certs/ca.pem'), /must be the absolute path of a PEM file of CA certificates, such as \/etc\/pki\/tls\/certs\/ca-bundle.crt, got "certs\/ca.pem"$/],
+    ['ca_bundle', q('~/ca.pem'), /must be the absolute path of a PEM file/],
+    ['server_side_encryption', q('aes256'), /must be AES256 or aws:kms, written exactly so, got "aes256"$/],
+    ['server_side_encryption', q('AWS:KMS'), /must be AES256 or aws:kms/],
+    ['server_side_encryption', q('kms'), /must be AES256 or aws:kms/],
+    ['server_side_encryption', q('on'), /must be AES256 or aws:kms/],
+    ['storage_class', q('standard_ia'), /must be a storage class name of uppercase letters, digits and underscores, such as STANDARD_IA or GLACIER_IR, got "standard_ia"$/],
+    ['storage_class', q('STANDARD-IA'), /must be a storage class name/],
+    ['storage_class', q('GLACIER IR'), /must be a storage class name/],
+    ['storage_class', q('1ZONE'), /must be a storage class name/],
+    ['storage_class', q('_COLD'), /must be a storage class name/],
+    ['force_path_style', q('true'), /must be on or off \(lowercase\), got "true"$/],
+    ['force_path_style', q('OFF'), /must be on or off/],
+    ['backup_max_bandwidth', q('100MB/h'), /must be a size a second such as 100MB\/s or 1.5GB\/s \(units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB\), or 0 for unlimited, got "100MB\/h"$/],
+    ['backup_max_bandwidth', q('100 MBps'), /must be a size a second/],
+    ['restore_max_bandwidth', q('unlimited'), /must be a size a second/],
+    ['restore_max_bandwidth', q('-1'), /must be a size a second/],
+    ['restore_max_bandwidth', q('100M/s'), /must be a size a second/],
+    ['aws_profile', q('my profile'), /must be a profile name: letters, digits and _ \. \+ @ -, got "my profile"$/],
+    ['aws_profile', q('profile/prod'), /must be a profile name/],
+    ['aws_profile', q('[prod]'), /must be a profile name/],
+    ['role_arn', q('arn:aws:iam::12345678901:role/gpbackup'), /must be an IAM role ARN such as arn:aws:iam::123456789012:role\/gpbackup, got "arn:aws:iam::12345678901:role\/gpbackup"$/],
+    ['role_arn', q('arn:aws:iam::123456789012:user/gpbackup'), /must be an IAM role ARN/],
+    ['role_arn', q('arn:aws:iam::123456789012:role/'), /must be an IAM role ARN/],
+    ['role_arn', q('arn:aws:sts::123456789012:assumed-role/gpbackup/s'), /must be an IAM role ARN/],
+    ['role_arn', q('gpbackup'), /must be an IAM role ARN/],
+    ['role_arn', q('ARN:AWS:IAM::123456789012:role/gpbackup'), /must be an IAM role ARN/],
     ['folder', '[a, b]', /must be a single value, not a list or a mapping/],
     ['bucket', '{a: b}', /must be a single value, not a list or a mapping/],
     ['backup_plugin_version', '[1]', /must be a single value/],
@@ -287,7 +378,8 @@ test('unknown keys, at the top level and in options, with a hint for near misses
       '  region: us-east-1',
       '  backup_multipart_chunk_size: 16MB',
       '  executablepath: /y',
-      '  storage_class: GLACIER',
+      '  storage_tier: GLACIER',
+      '  max_retires: 3',
       'extra: 1',
       '',
     ].join('\n'),
@@ -299,8 +391,9 @@ test('unknown keys, at the top level and in options, with a hint for near misses
     'option "bukcet" (line 5): unknown option (did you mean "bucket"?)',
     'option "backup_multipart_chunk_size" (line 8): unknown option (did you mean "backup_multipart_chunksize"?)',
     'option "executablepath" (line 9): unknown option (it belongs at the top level, not under options:)',
-    'option "storage_class" (line 10): unknown option',
-    'unknown key "extra" (line 11): only executablepath and options belong at the top level',
+    'option "storage_tier" (line 10): unknown option',
+    'option "max_retires" (line 11): unknown option (did you mean "max_retries"?)',
+    'unknown key "extra" (line 12): only executablepath and options belong at the top level',
   ]);
 });
 
@@ -437,5 +530,216 @@ test('the schema is a valid draft-07 schema that editors can use on its own', ()
     assert.equal(prop.type, 'string', name);
     assert.equal(typeof prop.description, 'string', name);
     assert.equal(typeof prop.errorMessage, 'string', name);
+  }
+});
+
+test('max_retries: a whole number 0 to 20', () => {
+  const cases: [string, number][] = [['0', 0], ['20', 20], ['05', 5], ['+3', 3], ['" 12 "', 12]];
+  for (const [text, n] of cases) assert.equal(parse(yaml({ ...BASE, max_retries: text })).maxRetries, n, text);
+});
+
+test('timeouts: ms, s or m (a bare number is seconds); connect 100ms to 10m, request 1s to 60m', () => {
+  const connect: [string, number][] = [['100ms', 100], ['500ms', 500], ['1.5s', 1500], ['10', 10_000], ['2m', 120_000], ['10m', 600_000],
+    ['" 3 S "', 3000], ['0.1', 100]];
+  for (const [text, ms] of connect) assert.equal(parse(yaml({ ...BASE, connect_timeout: text })).connectTimeoutMs, ms, text);
+  const request: [string, number][] = [['1s', 1000], ['1000ms', 1000], ['90', 90_000], ['60m', 3_600_000], ['0.5m', 30_000]];
+  for (const [text, ms] of request) assert.equal(parse(yaml({ ...BASE, request_timeout: text })).requestTimeoutMs, ms, text);
+
+  for (const text of ['99ms', '0', '0.05', '10.5m', '601s']) {
+    assert.deepEqual(problems(yaml({ ...BASE, connect_timeout: JSON.stringify(text) })), [
+      `option "connect_timeout" (line 6): must be from 100ms to 10m, got ${JSON.stringify(text)}`,
+    ]);
+  }
+  for (const text of ['999ms', '0.5', '61m', '3601']) {
+    assert.deepEqual(problems(yaml({ ...BASE, request_timeout: JSON.stringify(text) })), [
+      `option "request_timeout" (line 6): must be from 1s to 60m, got ${JSON.stringify(text)}`,
+    ]);
+  }
+});
+
+test('bandwidth: a size a second, the /s optional; 0 is unlimited, otherwise at least 64KiB/s', () => {
+  const cases: [string, number][] = [['100MB', 100 * MiB], ['100MB/s', 100 * MiB], ['1.5GB/s', 1.5 * GiB], ['"100 MiB / s"', 100 * MiB],
+    ['64KB/s', 64 * 1024], ['65536', 65536], ['0', 0], ['0/s', 0], ['"0 MB"', 0]];
+  for (const [text, bytes] of cases) {
+    const config = parse(yaml({ ...BASE, backup_max_bandwidth: text, restore_max_bandwidth: text }));
+    assert.equal(config.backupMaxBandwidth, bytes, text);
+    assert.equal(config.restoreMaxBandwidth, bytes, text);
+  }
+  for (const text of ['63KB/s', '65535', '1', '1 byte/s']) {
+    assert.deepEqual(problems(yaml({ ...BASE, restore_max_bandwidth: JSON.stringify(text) })), [
+      `option "restore_max_bandwidth" (line 6): must be 0 (unlimited) or at least 64KiB/s, got ${JSON.stringify(text)}`,
+    ]);
+  }
+});
+
+test('server_side_encryption, sse_kms_key_id, storage_class, force_path_style, aws_profile and role_arn as written', () => {
+  const aes = parse(yaml({ ...BASE, server_side_encryption: 'AES256' }));
+  assert.equal(aes.serverSideEncryption, 'AES256');
+  assert.ok(!('sseKmsKeyId' in aes));
+  const kms = parse(yaml({ ...BASE, server_side_encryption: 'aws:kms', sse_kms_key_id: 'alias/gpbackup' }));
+  assert.deepEqual([kms.serverSideEncryption, kms.sseKmsKeyId], ['aws:kms', 'alias/gpbackup']);
+  assert.ok(!('sseKmsKeyId' in parse(yaml({ ...BASE, server_side_encryption: 'aws:kms' }))));
+
+  for (const storageClass of ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE',
+    'REDUCED_REDUNDANCY', 'EXPRESS_ONEZONE', 'COLD', 'HDD2']) {
+    assert.equal(parse(yaml({ ...BASE, storage_class: storageClass })).storageClass, storageClass);
+  }
+  assert.equal(parse(yaml({ ...BASE, force_path_style: 'on' })).forcePathStyle, true);
+  assert.equal(parse(yaml({ ...BASE, force_path_style: '"off"' })).forcePathStyle, false);
+
+  for (const profile of ['prod', 'team.backup+ro@example-1', 'A_B']) assert.equal(parse(yaml({ ...BASE, aws_profile: profile })).awsProfile, profile);
+  for (const arn of ['arn:aws:iam::123456789012:role/gpbackup', 'arn:aws-cn:iam::123456789012:role/service/gp-backup',
+    'arn:aws-us-gov:iam::000000000000:role/a']) {
+    assert.equal(parse(yaml({ ...BASE, role_arn: arn })).roleArn, arn);
+  }
+  const none = parse(yaml(BASE));
+  for (const key of ['caBundle', 'serverSideEncryption', 'sseKmsKeyId', 'storageClass', 'awsProfile', 'roleArn']) assert.ok(!(key in none), key);
+});
+
+test('sse_kms_key_id only with server_side_encryption: aws:kms', () => {
+  const rule = 'sse_kms_key_id can only be used with server_side_encryption: aws:kms';
+  assert.deepEqual(problems(yaml({ ...BASE, sse_kms_key_id: 'alias/gpbackup' })), [`${rule} (line 6)`]);
+  assert.deepEqual(problems(yaml({ ...BASE, server_side_encryption: 'AES256', sse_kms_key_id: 'alias/gpbackup' })), [`${rule} (line 7)`]);
+  assert.deepEqual(problems(yaml({ ...BASE, server_side_encryption: '""', sse_kms_key_id: 'alias/gpbackup' })), [`${rule} (line 7)`]);
+  // An empty key ID is no key ID: nothing to object to.
+  assert.equal(parse(yaml({ ...BASE, sse_kms_key_id: '""' })).sseKmsKeyId, undefined);
+  assert.deepEqual(problems(yaml({ ...BASE, server_side_encryption: 'aws:kms', sse_kms_key_id: '"alias/gp backup"' })), [
+    'option "sse_kms_key_id" (line 7): must be a KMS key ID, key ARN or alias, without spaces, got "alias/gp backup"',
+  ]);
+});
+
+test('aws_profile only without a key pair: the pair would win', () => {
+  const rule = 'aws_profile cannot be used with aws_access_key_id: the key pair would be used and the profile ignored; remove one of them';
+  assert.deepEqual(problems(yaml({ ...BASE, aws_access_key_id: 'AKIAEXAMPLE', aws_secret_access_key: 'secret', aws_profile: 'prod' })), [
+    `${rule} (line 8)`,
+  ]);
+  // With half a pair, both rules speak.
+  assert.deepEqual(problems(yaml({ ...BASE, aws_profile: 'prod', aws_access_key_id: 'AKIAEXAMPLE' })), [
+    `${rule} (line 6)`,
+    'aws_secret_access_key must be set when aws_access_key_id is (line 7)',
+  ]);
+  assert.equal(parse(yaml({ ...BASE, aws_profile: 'prod', aws_access_key_id: '""', aws_secret_access_key: '' })).awsProfile, 'prod');
+  const withRole = parse(yaml({ ...BASE, aws_profile: 'prod', role_arn: 'arn:aws:iam::123456789012:role/gpbackup' }));
+  assert.deepEqual([withRole.awsProfile, withRole.roleArn], ['prod', 'arn:aws:iam::123456789012:role/gpbackup']);
+});
+
+test('ca_bundle: a readable file holding a PEM certificate, checked when the config is read', (t) => {
+  assert.equal(parse(yaml({ ...BASE, ca_bundle: CA_PEM })).caBundle, CA_PEM);
+  const bundle = (path: string) => problems(yaml({ ...BASE, ca_bundle: JSON.stringify(path) }));
+
+  const missing = join(FILES, 'missing.pem');
+  assert.deepEqual(bundle(missing), [`option "ca_bundle" (line 6): cannot read ${missing}: no such file`]);
+  assert.deepEqual(bundle(FILES), [`option "ca_bundle" (line 6): cannot read ${FILES}: it is a directory`]);
+  assert.deepEqual(bundle(join(CA_PEM, 'x')), [`option "ca_bundle" (line 6): cannot read ${join(CA_PEM, 'x')}: a part of the path is not a directory`]);
+  assert.deepEqual(bundle('/dev/null'), ['option "ca_bundle" (line 6): /dev/null is not a regular file']);
+  const der = join(FILES, 'ca.der');
+  writeFileSync(der, Buffer.from([0x30, 0x82, 0x01, 0xb3, 0x30, 0x82, 0x01, 0x59]));
+  const key = join(FILES, 'key.pem');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n');
+  for (const file of [der, key]) {
+    assert.deepEqual(bundle(file), [`option "ca_bundle" (line 6): ${file} holds no PEM certificate (a line -----BEGIN CERTIFICATE-----)`]);
+  }
+  const big = join(FILES, 'big.pem');
+  writeFileSync(big, `-----BEGIN CERTIFICATE-----\n${'A'.repeat(16 * MiB)}\n`);
+  assert.deepEqual(bundle(big), [`option "ca_bundle" (line 6): ${big} is larger than 16 MiB: is it a CA bundle?`]);
+
+  // Other problems are still reported with it, and a wrong path is not read at all.
+  assert.deepEqual(problems(yaml({ ...BASE, ca_bundle: JSON.stringify(missing), max_retries: '99' })), [
+    `option "ca_bundle" (line 6): cannot read ${missing}: no such file`,
+    'option "max_retries" (line 7): must be a whole number from 0 to 20, got "99"',
+  ]);
+  assert.equal(problems(yaml({ ...BASE, ca_bundle: 'ca.pem' })).length, 1);
+
+  t.test('an unreadable file', { skip: process.getuid?.() === 0 ? 'root reads any file' : false }, () => {
+    const locked = join(FILES, 'locked.pem');
+    writeFileSync(locked, readFileSync(CA_PEM));
+    chmodSync(locked, 0o000);
+    assert.deepEqual(bundle(locked), [`option "ca_bundle" (line 6): cannot read ${locked}: permission denied`]);
+  });
+});
+
+test('every new option at fault at once: all reported, in file order', () => {
+  const p = problems(
+    [
+      'executablepath: /x',
+      'options:',
+      '  region: us-east-1',
+      '  bucket: my-bucket',
+      '  folder: f',
+      '  max_retries: 100',
+      '  connect_timeout: 50ms',
+      '  request_timeout: forever',
+      '  ca_bundle: /nonexistent/ca.pem',
+      '  server_side_encryption: AES-256',
+      '  sse_kms_key_id: alias/k',
+      '  storage_class: Standard',
+      '  force_path_style: yes',
+      '  backup_max_bandwidth: 1KB/s',
+      '  restore_max_bandwidth: lots',
+      '  aws_profile: "a b"',
+      '  role_arn: arn:aws:iam::1:role/x',
+      '',
+    ].join('\n'),
+  );
+  assert.deepEqual(p, [
+    'option "max_retries" (line 6): must be a whole number from 0 to 20, got "100"',
+    'option "connect_timeout" (line 7): must be from 100ms to 10m, got "50ms"',
+    'option "request_timeout" (line 8): must be a duration: a number and a unit ms, s or m, such as 500ms, 10s, 1.5s or 2m (a bare number is seconds), got "forever"',
+    'option "ca_bundle" (line 9): cannot read /nonexistent/ca.pem: no such file',
+    'option "server_side_encryption" (line 10): must be AES256 or aws:kms, written exactly so, got "AES-256"',
+    'sse_kms_key_id can only be used with server_side_encryption: aws:kms (line 11)',
+    'option "storage_class" (line 12): must be a storage class name of uppercase letters, digits and underscores, such as STANDARD_IA or GLACIER_IR, got "Standard"',
+    'option "force_path_style" (line 13): must be on or off (lowercase), got "yes"',
+    'option "backup_max_bandwidth" (line 14): must be 0 (unlimited) or at least 64KiB/s, got "1KB/s"',
+    'option "restore_max_bandwidth" (line 15): must be a size a second such as 100MB/s or 1.5GB/s (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), or 0 for unlimited, got "lots"',
+    'option "aws_profile" (line 16): must be a profile name: letters, digits and _ . + @ -, got "a b"',
+    'option "role_arn" (line 17): must be an IAM role ARN such as arn:aws:iam::123456789012:role/gpbackup, got "arn:aws:iam::1:role/x"',
+  ]);
+});
+
+test('loadConfig warns, in the log, when a file with a secret is readable by others; never the secret itself', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-mode-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const secret = 'wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY';
+  const token = 'FwoGZXIvYXdzEXAMPLETOKEN';
+  let run = 0;
+  /** The log lines loadConfig writes for a config file of this text and mode. */
+  const logged = (text: string, mode: number): string[] => {
+    const file = join(dir, `s3-${++run}.yaml`);
+    writeFileSync(file, text);
+    chmodSync(file, mode);
+    const logDir = join(dir, `log-${run}`);
+    mkdirSync(logDir);
+    const logger = new Logger(() => logDir);
+    try {
+      assert.equal(loadConfig(file, logger).configPath, file);
+    } finally {
+      logger.close();
+    }
+    return readdirSync(logDir).flatMap(name => readFileSync(join(logDir, name), 'utf8').split('\n').filter(Boolean));
+  };
+  const keyPair = yaml({ ...BASE, aws_access_key_id: 'AKIAEXAMPLE', aws_secret_access_key: secret });
+  const withToken = yaml({ ...BASE, aws_access_key_id: 'AKIAEXAMPLE', aws_secret_access_key: secret, aws_session_token: token });
+
+  const [line, ...more] = logged(keyPair, 0o644);
+  assert.deepEqual(more, []);
+  const file1 = join(dir, 's3-1.yaml');
+  assert.match(line!, /^\d{8}:\d\d:\d\d:\d\d gpbackup_s3_plugin:[^:]*:[^:]*:\d{6}-\[WARNING\]:-/);
+  assert.ok(line!.endsWith(
+    `-[WARNING]:-plugin config ${file1} holds aws_secret_access_key and is readable by group or others (mode 0644): run chmod 600 on it; ` +
+      'gpbackup writes its per-host copies in /tmp with mode 0644 anyway, so consider aws_profile, the environment or an instance role instead of a key in the file',
+  ), line);
+
+  const [tokenLine] = logged(withToken, 0o640);
+  assert.match(tokenLine!, /holds aws_secret_access_key and aws_session_token and is readable by group or others \(mode 0640\)/);
+  assert.match(logged(keyPair, 0o604)[0]!, /\(mode 0604\)/);
+  for (const text of [line!, tokenLine!]) {
+    for (const s of [secret, token, 'EXAMPLEKEY', 'EXAMPLETOKEN']) assert.ok(!text.includes(s), text);
+  }
+
+  // Nothing to say: private files, and readable files without a secret (no log file is even created).
+  for (const [text, mode] of [[keyPair, 0o600], [withToken, 0o400], [keyPair, 0o700], [yaml(BASE), 0o644],
+    [yaml({ ...BASE, aws_secret_access_key: '""' }), 0o644]] as const) {
+    assert.deepEqual(logged(text, mode), [], `mode ${mode.toString(8)}`);
   }
 });

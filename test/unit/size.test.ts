@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { formatSize, parseSize } from '../../src/config/size.js';
+import { formatMilliseconds, formatRate, formatSize, parseDuration, parseRate, parseSize } from '../../src/config/size.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -78,4 +78,100 @@ test("the schema's size pattern accepts exactly what parseSize accepts", () => {
     }
     assert.equal(pattern.test(text), parses, JSON.stringify(text));
   }
+});
+
+test('parseRate reads a size a second, the /s optional', () => {
+  const cases: [string, number][] = [
+    ['100MB', 100 * MiB],
+    ['100MB/s', 100 * MiB],
+    ['1.5GB/s', 1.5 * GiB],
+    ['100 MiB / s', 100 * MiB],
+    [' 64kb/S ', 64 * 1024],
+    ['65536', 65536],
+    ['65536/s', 65536],
+    ['2 megabytes/s', 2 * MiB],
+    ['0', 0],
+    ['0/s', 0],
+    ['0MB/s', 0],
+  ];
+  for (const [text, bytes] of cases) assert.equal(parseRate(text), bytes, text);
+});
+
+test('parseRate rejects what is not a rate, quoting the text', () => {
+  for (const text of ['', '/s', 'MB/s', '100MB/h', '100MB/s/s', '100 MBps', '100MB/', '-1MB/s', '1.5/s', 'fast']) {
+    assert.throws(() => parseRate(text), (err: Error) => {
+      assert.equal(err.message, `${JSON.stringify(text)} is not a rate: expected a size a second, such as 100MB/s or 1.5GB/s`);
+      return true;
+    }, text);
+  }
+  assert.throws(() => parseRate('1EB/s'), /^Error: "1EB\/s" is too large$/);
+  assert.equal(formatRate(64 * 1024), '64KiB/s');
+});
+
+test('parseDuration reads ms, s and m; a bare number is seconds', () => {
+  const cases: [string, number][] = [
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['2m', 120_000],
+    ['1.5s', 1500],
+    ['30', 30_000],
+    ['0.1', 100],
+    ['.5m', 30_000],
+    ['5.s', 5000],
+    [' 10 S ', 10_000],
+    ['250MS', 250],
+    ['10M', 600_000],
+    ['1.0004s', 1000],
+    ['2.5ms', 3],
+    ['0', 0],
+    ['0010s', 10_000],
+  ];
+  for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+});
+
+test('parseDuration rejects what is not a duration, quoting the text', () => {
+  for (const text of ['', '  ', 's', '10 sec', '1h', '10us', '-5s', '+5s', '1e3ms', '1,5s', '10s5', '5 m s', '10ss', '1m30s']) {
+    assert.throws(() => parseDuration(text), (err: Error) => {
+      assert.equal(err.message, `${JSON.stringify(text)} is not a duration: expected a number and a unit ms, s or m, such as 500ms, 10s or 2m`);
+      return true;
+    }, text);
+  }
+  assert.throws(() => parseDuration('9'.repeat(400)), /is too long/);
+});
+
+test('formatMilliseconds uses the largest unit that shows the value whole', () => {
+  assert.equal(formatMilliseconds(100), '100ms');
+  assert.equal(formatMilliseconds(1000), '1s');
+  assert.equal(formatMilliseconds(1500), '1.5s');
+  assert.equal(formatMilliseconds(90_000), '90s');
+  assert.equal(formatMilliseconds(600_000), '10m');
+  assert.equal(formatMilliseconds(3_600_000), '60m');
+});
+
+/** Whether `parse` accepts the syntax of `text` (a number too large for it still counts). */
+function parses(parse: (text: string) => number, text: string): boolean {
+  try {
+    parse(text);
+    return true;
+  } catch (err) {
+    return /too large|too long/.test((err as Error).message);
+  }
+}
+
+test("the schema's duration and bandwidth patterns accept exactly what parseDuration and parseRate accept", () => {
+  const schema = JSON.parse(readFileSync(new URL('../../schemas/plugin-config.schema.json', import.meta.url), 'utf8'));
+  const options = schema.properties.options.properties;
+  for (const [a, b] of [['connect_timeout', 'request_timeout'], ['backup_max_bandwidth', 'restore_max_bandwidth']]) {
+    assert.equal(options[a].pattern, options[b].pattern, `${a} and ${b}`);
+  }
+  // The empty text is the schema's "take the default", not a value for the parsers.
+  const duration = new RegExp(options.connect_timeout.pattern.replace(/^\^\$\|/, ''), 'u');
+  const durations = ['500ms', '10s', '2m', '1.5s', '30', '.5m', '5.s', ' 10 S ', '250MS', '10M', '0', '9'.repeat(400),
+    '  ', 's', '10 sec', '1h', '10us', '-5s', '+5s', '1e3ms', '1,5s', '10s5', '5 m s', '10ss', '1m30s', 'ms5'];
+  for (const text of durations) assert.equal(duration.test(text), parses(parseDuration, text), JSON.stringify(text));
+
+  const rate = new RegExp(options.backup_max_bandwidth.pattern.replace(/^\^\$\|/, ''), 'u');
+  const rates = ['100MB', '100MB/s', '1.5GB/s', '100 MiB / s', ' 64kb/S ', '65536', '65536/s', '2 megabytes/s', '0', '0/s',
+    '1EB/s', '/s', 'MB/s', '100MB/h', '100MB/s/s', '100 MBps', '100MB/', '-1MB/s', '1.5/s', 'fast', '100M/s', '5 MB MB/s'];
+  for (const text of rates) assert.equal(rate.test(text), parses(parseRate, text), JSON.stringify(text));
 });

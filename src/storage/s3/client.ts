@@ -103,7 +103,8 @@ async function serverError(res: IncomingMessage): Promise<ServerError> {
 }
 
 function isRetryable(err: unknown): boolean {
-  if (err instanceof NetworkError) return true;
+  // An untrusted certificate stays untrusted.
+  if (err instanceof NetworkError) return err.code !== 'TlsCertificate';
   return err instanceof ServerError && (RETRYABLE_STATUS.has(err.status) || RETRYABLE_CODES.has(err.code));
 }
 
@@ -210,6 +211,7 @@ export class S3Store implements ObjectStore {
 
   private wrap(action: string, key: string | undefined, err: unknown, attempts: number): Error {
     const where = `${action} ${this.url(key)}`;
+    const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
     if (err instanceof ServerError) {
       if (err.code === 'NoSuchBucket') return new NotFoundError(`${where}: bucket "${this.bucket}" does not exist`, 'NoSuchBucket');
       if (err.code === 'NoSuchKey' || (err.status === 404 && err.code === 'NotFound')) {
@@ -221,9 +223,8 @@ export class S3Store implements ObjectStore {
       } else if (err.code === 'SignatureDoesNotMatch' || err.code === 'InvalidAccessKeyId') {
         hint = ': check aws_access_key_id and aws_secret_access_key';
       }
-      return new StoreRequestError(`${where}: ${this.describe(err)}${hint}`, err.status, err.code);
+      return new StoreRequestError(`${where}: ${this.describe(err)}${hint}${tries}`, err.status, err.code);
     }
-    const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
     return new StoreRequestError(`${where}: ${(err as Error)?.message ?? String(err)}${tries}`, undefined, (err as NetworkError)?.code);
   }
 
@@ -260,7 +261,8 @@ export class S3Store implements ObjectStore {
         method: 'PUT',
         key,
         body,
-        headers: { ...this.objectHeaders, 'x-amz-checksum-crc32': crc, [CRC_METADATA]: crc },
+        // x-amz-sdk-checksum-algorithm: what AWS SDKs send beside the checksum; some servers (moto) keep it only then.
+        headers: { ...this.objectHeaders, 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-checksum-crc32': crc, [CRC_METADATA]: crc },
         throttle: this.upThrottle,
         signal,
       },

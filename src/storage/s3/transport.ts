@@ -67,10 +67,9 @@ function describeNetworkError(err: NodeJS.ErrnoException, target: Target): Netwo
     ENETUNREACH: `network unreachable for ${where}`,
   };
   if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') {
-    return new NetworkError(
-      `TLS certificate of ${where} not trusted: ${err.message} (name the CA with the ca_bundle option)`,
-      code,
-    );
+    // Node's hint about --use-system-ca cannot apply to the executable: it takes no Node flags.
+    const reason = err.message.replace(/\s*\(?[Tt]ry running Node\.js with --use-system-ca\)?\.?/, '').trim();
+    return new NetworkError(`TLS certificate of ${where} not trusted: ${reason} (name its CA with the ca_bundle option)`, 'TlsCertificate');
   }
   return new NetworkError(text[code] ?? `${where}: ${err.message}`, code);
 }
