@@ -4,12 +4,13 @@
  *   restore_data <config> <path>: the object's exact bytes to stdout.
  *   restore_data_subset <config> <path> <offsets_file>: given byte ranges of it, concatenated.
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { downloadObject, downloadRanges } from '../storage/download.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { StreamSink } from '../storage/sink.js';
+import { FdSource, PipeSource, type PartSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
@@ -17,22 +18,27 @@ import { checkRangesWithin, parseOffsets } from './offsets.js';
 import { transferSummary } from './timing.js';
 
 /**
- * stdin, ended by an error instead of EOF when the process that fed it has died: the
- * plugin then belongs to another parent, and a stream cut short must not become an object.
+ * stdin, read straight into the part buffers: a pipe or socket (gpbackup_helper, COPY ...
+ * PROGRAM) through the event loop, anything else (a file) in large reads. Its end is refused
+ * when the process that fed it has died: the plugin then belongs to another parent, and a
+ * stream cut short must not become an object.
  */
-async function* stdinUnlessOrphaned(): AsyncGenerator<Uint8Array> {
+function stdinSource(signal: AbortSignal): PartSource {
   const parent = process.ppid;
-  yield* process.stdin as AsyncIterable<Uint8Array>;
-  if (process.ppid !== parent) {
-    throw new PluginError(`backup_data: the process writing to stdin (pid ${parent}) exited before the stream ended; upload abandoned`);
-  }
+  const refuseIfOrphaned = () => {
+    if (process.ppid !== parent) {
+      throw new PluginError(`backup_data: the process writing to stdin (pid ${parent}) exited before the stream ended; upload abandoned`);
+    }
+  };
+  const stat = fstatSync(0);
+  return stat.isFIFO() || stat.isSocket() ? new PipeSource(0, signal, refuseIfOrphaned) : new FdSource(0, signal, refuseIfOrphaned);
 }
 
 export async function backupData([configPath, dataPath]: string[]): Promise<void> {
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const { bytes, parts } = await uploadStream(store, key, stdinUnlessOrphaned(), {
+  const { bytes, parts } = await uploadStream(store, key, stdinSource(signal), {
     partSize: config.backupPartSize,
     concurrency: config.backupConcurrency,
     signal,

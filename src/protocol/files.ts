@@ -4,12 +4,13 @@
  * through a temporary file renamed into place, so a failed restore leaves no
  * partial file (and an existing file untouched).
  */
-import { closeSync, createReadStream, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log/gplog.js';
 import { downloadObject } from '../storage/download.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { FileSink } from '../storage/sink.js';
+import { FdSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
@@ -19,17 +20,22 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, localPath);
   const started = Date.now();
-  const source = createReadStream(localPath, { highWaterMark: 1 << 20 });
-  const opened = new Promise<void>((resolve, reject) => {
-    source.once('open', () => resolve());
-    source.once('error', err => reject(new PluginError(`backup_file: cannot read ${localPath}: ${err.message}`)));
-  });
-  await opened;
-  const { bytes } = await uploadStream(store, key, source, {
-    partSize: config.backupPartSize,
-    concurrency: config.backupConcurrency,
-    signal,
-  });
+  let fd: number;
+  try {
+    fd = openSync(localPath, 'r');
+  } catch (err) {
+    throw new PluginError(`backup_file: cannot read ${localPath}: ${(err as Error).message}`);
+  }
+  let bytes: number;
+  try {
+    ({ bytes } = await uploadStream(store, key, new FdSource(fd, signal), {
+      partSize: config.backupPartSize,
+      concurrency: config.backupConcurrency,
+      signal,
+    }));
+  } finally {
+    closeSync(fd);
+  }
   log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}: ${transferSummary(bytes, started)}`);
 }
 

@@ -6,8 +6,9 @@
  * object's bytes are checked against the CRC-32 stored with it.
  */
 import { PluginError } from '../protocol/errors.js';
-import { crc32, crc32Hex } from './crc32.js';
+import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
+import { BufferPool } from './pool.js';
 import type { Sink } from './sink.js';
 import type { ObjectStore, RangeResponse } from './store.js';
 import type { TransferOptions } from './upload.js';
@@ -30,8 +31,23 @@ export function splitRanges(ranges: Range[], partSize: number): Range[] {
   return pieces;
 }
 
-/** Reads `res.body` into `buf` from `offset`; returns how far it got, throwing only if the server sent too much. */
-async function readInto(res: RangeResponse, buf: Buffer, offset: number, what: string): Promise<{ filled: number; error?: Error }> {
+/** A piece's bytes and their CRC-32. */
+interface Piece {
+  data: Buffer;
+  crc: number;
+}
+
+/**
+ * Reads `res.body` into `buf` from `offset`, continuing `crc` over each chunk as it arrives (still
+ * in the CPU's cache); returns how far it got, throwing only if the server sent too much.
+ */
+async function readInto(
+  res: RangeResponse,
+  buf: Buffer,
+  offset: number,
+  crc: number,
+  what: string,
+): Promise<{ filled: number; crc: number; error?: Error }> {
   let filled = offset;
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -40,30 +56,48 @@ async function readInto(res: RangeResponse, buf: Buffer, offset: number, what: s
         throw new PluginError(`downloading ${what}: the server sent more bytes than asked for`);
       }
       buf.set(chunk, filled);
+      crc = crc32(chunk, crc);
       filled += chunk.length;
     }
   } catch (err) {
     if (err instanceof PluginError) throw err;
-    return { filled, error: err as Error };
+    return { filled, crc, error: err as Error };
   }
-  return { filled };
+  return { filled, crc };
 }
 
 class PieceFetcher {
   readonly what: string;
 
+  readonly pool: BufferPool;
+
   constructor(
     private readonly store: ObjectStore,
     private readonly key: string,
     private readonly resumes: number,
+    private readonly partSize: number,
   ) {
     this.what = s3Url(store.bucket, key);
+    this.pool = new BufferPool(partSize);
   }
 
-  /** The bytes of `p`, from `first` (an answer already received for p) or new GETs, resuming where a body was cut. */
-  async fetch(p: Range, signal: AbortSignal, first?: RangeResponse): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(p.end - p.start);
+  /**
+   * The bytes of `p` (at most a part), from `first` (an answer already received for p) or new
+   * GETs, resuming where a body was cut. The buffer comes from the pool; give it back once written.
+   */
+  async fetch(p: Range, signal: AbortSignal, first?: RangeResponse): Promise<Piece> {
+    const buf = this.pool.take(this.partSize).subarray(0, p.end - p.start);
+    try {
+      return await this.fill(buf, p, signal, first);
+    } catch (err) {
+      this.pool.give(buf);
+      throw err;
+    }
+  }
+
+  private async fill(buf: Buffer, p: Range, signal: AbortSignal, first?: RangeResponse): Promise<Piece> {
     let filled = 0;
+    let crc = 0;
     for (let attempt = 0; ; attempt++) {
       const res = attempt === 0 && first ? first : await this.store.getRange(this.key, p.start + filled, p.end, signal);
       if (res.length !== p.end - p.start - filled) {
@@ -72,10 +106,11 @@ class PieceFetcher {
           `downloading ${this.what}: bytes ${p.start + filled}-${p.end - 1} are beyond the object's end (${res.size} bytes)`,
         );
       }
-      const got = await readInto(res, buf, filled, this.what);
+      const got = await readInto(res, buf, filled, crc, this.what);
       const cut = got.filled - filled < res.length ? (got.error?.message ?? 'the connection ended early') : undefined;
       filled = got.filled;
-      if (!cut) return buf;
+      crc = got.crc;
+      if (!cut) return { data: buf, crc };
       signal.throwIfAborted();
       if (attempt >= this.resumes) {
         throw new PluginError(`downloading ${this.what}: the connection ended after ${p.start + filled} of bytes ${p.start}-${p.end - 1} (${cut})`);
@@ -99,7 +134,7 @@ async function fetchInOrder(
   const signal = opts.signal ? AbortSignal.any([opts.signal, cancel.signal]) : cancel.signal;
   // At most `concurrency` requests in flight, and at most one more piece held
   // than that (the one being written): memory <= (concurrency + 1) x part size.
-  const pending: Array<Promise<Buffer> | undefined> = [];
+  const pending: Array<Promise<Piece> | undefined> = [];
   let launched = 0;
   let inFlight = 0;
   let written = 0;
@@ -120,12 +155,13 @@ async function fetchInOrder(
   try {
     for (; written < pieces.length; written++) {
       launch();
-      const buf = await pending[written]!;
+      const { data, crc: pieceCrc } = await pending[written]!;
       pending[written] = undefined;
       signal.throwIfAborted();
-      crc = crc32(buf, crc);
-      await sink.write(buf);
-      bytes += buf.length;
+      crc = crc32Combine(crc, pieceCrc, data.length);
+      await sink.write(data);
+      fetcher.pool.give(data);
+      bytes += data.length;
     }
   } catch (err) {
     cancel.abort(err);
@@ -143,7 +179,7 @@ async function fetchInOrder(
  */
 export async function downloadObject(store: ObjectStore, key: string, sink: Sink, opts: TransferOptions): Promise<number> {
   const head = await store.getRange(key, 0, opts.partSize, opts.signal);
-  const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES);
+  const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES, opts.partSize);
   if (head.size === 0) {
     head.body.destroy();
     return 0;
@@ -172,6 +208,6 @@ export async function downloadRanges(
   sink: Sink,
   opts: TransferOptions,
 ): Promise<number> {
-  const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES);
+  const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES, opts.partSize);
   return (await fetchInOrder(fetcher, splitRanges(ranges, opts.partSize), sink, opts)).bytes;
 }

@@ -44,24 +44,12 @@ export class StreamSink implements Sink {
     });
   }
 
+  /** Resolves once the stream has handed `buf` to the OS: the caller may then reuse it. */
   async write(buf: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.stream.write(buf)) return;
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        this.stream.off('drain', onDrain);
-        this.stream.off('error', onError);
-        this.stream.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = () => done();
-      const onError = (err: NodeJS.ErrnoException) => done(writeError(this.name, err));
-      const onClose = () => done(this.failure ?? new Error(`writing to ${this.name}: it was closed`));
-      this.stream.on('drain', onDrain);
-      this.stream.on('error', onError);
-      this.stream.on('close', onClose);
-    });
+    await new Promise<void>((resolve, reject) =>
+      this.stream.write(buf, err => (err ? reject(this.failure ?? writeError(this.name, err)) : resolve())),
+    );
   }
 
   /** Resolves once everything written has been handed to the OS (the process may exit right after). */

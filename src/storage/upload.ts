@@ -6,10 +6,11 @@
  * so no object and no orphaned parts are left.
  */
 import { PluginError } from '../protocol/errors.js';
-import { ChunkReader } from './chunks.js';
-import { crc32, crc32Combine } from './crc32.js';
+import { crc32Combine } from './crc32.js';
 import { s3Url } from './keys.js';
 import { planParts } from './partplan.js';
+import { BufferPool } from './pool.js';
+import type { Part, PartSource } from './source.js';
 import { MAX_PARTS, type CompletedPart, type ObjectStore } from './store.js';
 
 export interface TransferOptions {
@@ -28,21 +29,21 @@ export interface UploadResult {
 export async function uploadStream(
   store: ObjectStore,
   key: string,
-  source: AsyncIterable<Uint8Array>,
+  reader: PartSource,
   opts: TransferOptions,
 ): Promise<UploadResult> {
   const plan = planParts(opts.partSize);
-  const reader = new ChunkReader(source, opts.signal);
-  const first = await reader.read(plan.sizeOf(1));
+  const pool = new BufferPool(plan.sizeOf(1));
+  const first = await reader.read(pool.take(plan.sizeOf(1)));
   if (await reader.atEnd()) {
     opts.signal?.throwIfAborted();
-    await store.putObject(key, first, crc32(first), opts.signal);
-    return { bytes: first.length, parts: 1 };
+    await store.putObject(key, first.data, first.crc, opts.signal);
+    return { bytes: first.data.length, parts: 1 };
   }
 
   const uploadId = await store.createMultipartUpload(key);
   try {
-    return await uploadParts(store, key, uploadId, reader, first, opts, plan.sizeOf);
+    return await uploadParts(store, key, uploadId, reader, pool, first, opts, plan.sizeOf);
   } catch (err) {
     try {
       await store.abortMultipartUpload(key, uploadId);
@@ -59,8 +60,9 @@ async function uploadParts(
   store: ObjectStore,
   key: string,
   uploadId: string,
-  reader: ChunkReader,
-  first: Buffer,
+  reader: PartSource,
+  pool: BufferPool,
+  first: Part,
   opts: TransferOptions,
   sizeOf: (n: number) => number,
 ): Promise<UploadResult> {
@@ -77,10 +79,9 @@ async function uploadParts(
 
   // The object's CRC-32, combined from the parts' in order: each byte is hashed once.
   let objectCrc = 0;
-  const start = (partNumber: number, body: Buffer) => {
+  const start = (partNumber: number, { data: body, crc: partCrc }: Part) => {
     inFlightBytes += body.length;
     bytes += body.length;
-    const partCrc = crc32(body);
     objectCrc = crc32Combine(objectCrc, partCrc, body.length);
     const p: Promise<void> = store.uploadPart(key, uploadId, partNumber, body, partCrc, signal).then(
       etag => {
@@ -94,6 +95,7 @@ async function uploadParts(
     const tracked = p.finally(() => {
       inFlight.delete(tracked);
       inFlightBytes -= body.length;
+      pool.give(body);
     });
     inFlight.add(tracked);
   };
@@ -117,7 +119,7 @@ async function uploadParts(
         await Promise.race(inFlight);
       }
       if (failure !== undefined) break;
-      start(partNumber, await reader.read(size));
+      start(partNumber, await reader.read(pool.take(size)));
     }
   } catch (err) {
     failure ??= err;

@@ -168,7 +168,7 @@ test('defaults: small parts and few requests, taken from the schema', () => {
     useTls: true,
     backupPartSize: 16 * MiB,
     backupConcurrency: 4,
-    restorePartSize: 16 * MiB,
+    restorePartSize: 8 * MiB,
     restoreConcurrency: 6,
     removeDuplicateBucket: false,
     loggerVerbosity: 'info',
@@ -183,7 +183,7 @@ test('defaults: small parts and few requests, taken from the schema', () => {
   const props = schema.properties.options.properties;
   assert.equal(props.backup_multipart_chunksize.default, '16MiB');
   assert.equal(props.backup_max_concurrent_requests.default, '4');
-  assert.equal(props.restore_multipart_chunksize.default, '16MiB');
+  assert.equal(props.restore_multipart_chunksize.default, '8MiB');
   assert.equal(props.restore_max_concurrent_requests.default, '6');
   assert.equal(props.encryption.default, 'on');
   assert.equal(props.max_retries.default, '5');

@@ -1,10 +1,16 @@
 /** Upload and download logic against the in-memory store: order, bounds, failures. */
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { downloadObject, downloadRanges, splitRanges } from '../../src/storage/download.js';
 import type { Sink } from '../../src/storage/sink.js';
+import { crc32 } from '../../src/storage/crc32.js';
 import { MIN_PART_SIZE, type RangeResponse } from '../../src/storage/store.js';
+import { FdSource, PipeSource, StreamSource } from '../../src/storage/source.js';
 import { uploadStream } from '../../src/storage/upload.js';
 import { MemoryStore } from '../support/memory-store.js';
 import { patternBytes } from '../support/plugin.js';
@@ -12,10 +18,10 @@ import { patternBytes } from '../support/plugin.js';
 const P = MIN_PART_SIZE;
 
 /** A source delivering `data` in chunks of `chunk` bytes. */
-function source(data: Buffer, chunk = 65536): AsyncIterable<Uint8Array> {
+function source(data: Buffer, chunk = 65536): StreamSource {
   const parts: Buffer[] = [];
   for (let i = 0; i < data.length; i += chunk) parts.push(data.subarray(i, i + chunk));
-  return Readable.from(parts);
+  return new StreamSource(Readable.from(parts));
 }
 
 class MemorySink implements Sink {
@@ -82,7 +88,7 @@ test('a failing source aborts the multipart upload', async () => {
     yield patternBytes(2 * P + 10);
     throw new Error('stdin: read error');
   }
-  await assert.rejects(uploadStream(store, 'k', broken(), { partSize: P, concurrency: 2 }), /read error/);
+  await assert.rejects(uploadStream(store, 'k', new StreamSource(broken()), { partSize: P, concurrency: 2 }), /read error/);
   assert.equal(store.objects.size, 0);
   assert.equal(store.uploads.size, 0);
   assert.equal(store.count('abort'), 1);
@@ -96,7 +102,7 @@ test('an abort signal stops a stalled upload and aborts it', async () => {
     await new Promise(() => {}); // stdin that never ends
   }
   setTimeout(() => ac.abort(new Error('interrupted by SIGTERM')), 50);
-  await assert.rejects(uploadStream(store, 'k', stalls(), { partSize: P, concurrency: 2, signal: ac.signal }), /SIGTERM/);
+  await assert.rejects(uploadStream(store, 'k', new StreamSource(stalls(), ac.signal), { partSize: P, concurrency: 2, signal: ac.signal }), /SIGTERM/);
   assert.equal(store.uploads.size, 0);
   assert.equal(store.objects.size, 0);
 });
@@ -239,4 +245,108 @@ test('a body cut more often than the retries allow fails, naming how far it got'
     /the connection ended after \d+ of bytes 0-5242879 \(aborted\)/,
   );
   assert.equal(sink.data.length, 0);
+});
+
+test('a file descriptor is read straight into the part buffers, with each part\'s CRC-32', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fdsource-'));
+  try {
+    for (const size of [0, 1, P - 1, P, P + 1, 2 * P + 70_000]) {
+      const data = patternBytes(size, size + 1);
+      writeFileSync(join(dir, 'f'), data);
+      const fd = openSync(join(dir, 'f'), 'r');
+      let ended = 0;
+      const src = new FdSource(fd, undefined, () => ended++);
+      const parts: Buffer[] = [];
+      while (!(await src.atEnd())) {
+        const { data: part, crc } = await src.read(Buffer.alloc(P));
+        assert.equal(crc, crc32(part));
+        parts.push(Buffer.from(part));
+      }
+      closeSync(fd);
+      assert.ok(Buffer.concat(parts).equals(data), `${size} bytes`);
+      assert.deepEqual(parts.map(p => p.length).slice(0, -1), parts.slice(0, -1).map(() => P));
+      assert.equal(ended, 1);
+      const store = new MemoryStore();
+      const fd2 = openSync(join(dir, 'f'), 'r');
+      await uploadStream(store, 'k', new FdSource(fd2), { partSize: P, concurrency: 2 });
+      closeSync(fd2);
+      assert.ok(store.objects.get('k')!.equals(data));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('FdSource: onEnd may refuse the end (an orphaned stdin)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fdsource-'));
+  try {
+    writeFileSync(join(dir, 'f'), patternBytes(P + 5));
+    const fd = openSync(join(dir, 'f'), 'r');
+    const refusing = new FdSource(fd, undefined, () => {
+      throw new Error('writer died');
+    });
+    await assert.rejects(uploadStream(new MemoryStore(), 'k', refusing, { partSize: P, concurrency: 2 }), /writer died/);
+    closeSync(fd);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A FIFO fed by a child writing `size` pattern bytes in writes of `chunk` bytes, `pauseMs` apart;
+ * returns the read end's descriptor, as stdin would be.
+ */
+function pipeFrom(size: number, chunk: number, pauseMs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'pipesource-'));
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const script =
+    `const b=Buffer.alloc(${size});for(let i=0;i<b.length;i++)b[i]=(i*7+3)&255;let o=0;` +
+    `const out=require('fs').createWriteStream(process.argv[1]);` +
+    `const w=()=>{if(o>=b.length)return out.end();const n=Math.min(${chunk},b.length-o);out.write(b.subarray(o,o+n),()=>{o+=n;setTimeout(w,${pauseMs})})};w();`;
+  const child = spawn(process.execPath, ['-e', script, fifo], { stdio: 'inherit' });
+  const fd = openSync(fifo, 'r'); // returns once the child opens its end
+  rmSync(dir, { recursive: true, force: true });
+  const expected = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) expected[i] = (i * 7 + 3) & 255;
+  return { fd, expected, child };
+}
+
+for (const [size, chunk, pause] of [
+  [0, 1, 0],
+  [1, 1, 0],
+  [P, 65536, 0],
+  [2 * P + 3, 1_000_000, 0],
+  [P + 100_000, 7_777, 1],
+] as const) {
+  test(`PipeSource reads a pipe (${size} bytes in writes of ${chunk}) straight into the parts, CRC-32 per part`, async () => {
+    const { fd, expected, child } = pipeFrom(size, chunk, pause);
+    let ended = 0;
+    const src = new PipeSource(fd, undefined, () => ended++);
+    const store = new MemoryStore();
+    const r = await uploadStream(store, 'k', src, { partSize: P, concurrency: 2 });
+    assert.equal(r.bytes, size);
+    assert.ok(store.objects.get('k')!.equals(expected));
+    assert.equal(ended, 1);
+    child.kill();
+  });
+}
+
+test('PipeSource: a refused end and an abort both fail the upload, leaving nothing', async () => {
+  const { fd, child } = pipeFrom(P + 10, 65536, 0);
+  const store = new MemoryStore();
+  const refusing = new PipeSource(fd, undefined, () => {
+    throw new Error('writer died');
+  });
+  await assert.rejects(uploadStream(store, 'k', refusing, { partSize: P, concurrency: 2 }), /writer died/);
+  assert.equal(store.objects.size + store.uploads.size, 0);
+  child.kill();
+
+  const stalled = pipeFrom(P + 10, 1000, 60_000); // one write, then a minute of silence
+  const ac = new AbortController();
+  const src = new PipeSource(stalled.fd, ac.signal);
+  setTimeout(() => ac.abort(new Error('interrupted by SIGTERM')), 50);
+  await assert.rejects(uploadStream(store, 'k2', src, { partSize: P, concurrency: 2, signal: ac.signal }), /SIGTERM/);
+  assert.equal(store.objects.size + store.uploads.size, 0);
+  stalled.child.kill();
 });
