@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Start-up benchmark for the plugin executable.
 //
-//   node scripts/bench-startup.mjs [--runs N] [--json] [BIN]
+//   node scripts/bench-startup.mjs [--runs N] [--json] [--moto] [BIN]
 //
 // Times `BIN plugin_api_version` (default BIN: dist/gpbackup_s3_plugin) over
 // N runs (default 21) after one discarded warm-up run, and prints the median,
@@ -9,7 +9,8 @@
 //
 // timeCommand() is exported so that other measurements (e.g. a small
 // backup_data + restore_data pair) can reuse the same method.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -68,11 +69,43 @@ export function formatStats(label, st) {
   return `${label}: median ${f(st.median)} ms, min ${f(st.min)} ms, max ${f(st.max)} ms (${st.runs} runs)`;
 }
 
-/** Starts s3rver (as the tests do) with one bucket; returns its port and a stop function. */
-async function startLocalS3() {
+/** A free TCP port on 127.0.0.1. */
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer().once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/**
+ * Starts s3rver (as the tests do) or, with `moto`, moto_server (where it is installed: the
+ * server the issue's Go figures were measured on) with one bucket; returns its port and a stop
+ * function.
+ */
+async function startLocalS3(kind = 's3rver') {
   const dir = mkdtempSync(join(tmpdir(), 'bench-s3-'));
-  const { child, port: started } = launchS3rver(dir);
-  const port = await started;
+  let child;
+  let port;
+  if (kind === 'moto') {
+    port = await freePort();
+    child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    for (let i = 0; ; i++) {
+      try {
+        await fetch(`http://127.0.0.1:${port}/`);
+        break;
+      } catch (err) {
+        if (i > 200) throw err;
+        await new Promise(r => setTimeout(r, 100));
+      }
+    }
+  } else {
+    const launched = launchS3rver(dir);
+    child = launched.child;
+    port = await launched.port;
+  }
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     endpoint: `http://127.0.0.1:${port}`,
@@ -93,8 +126,8 @@ async function startLocalS3() {
 }
 
 /** A 1 KiB backup_data followed by its restore_data, as one timed pair (what one small table costs). */
-async function timeSmallPair(bin, runs) {
-  const s3 = await startLocalS3();
+async function timeSmallPair(bin, runs, kind) {
+  const s3 = await startLocalS3(kind);
   try {
     const home = join(s3.dir, 'home');
     const cfg = join(s3.dir, 'bench.yaml');
@@ -126,12 +159,14 @@ async function main(argv) {
   let runs = 21;
   let json = false;
   let bin = DEFAULT_BIN;
+  let moto = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--runs') runs = Number(argv[++i]);
+    else if (a === '--moto') moto = true;
     else if (a === '--json') json = true;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node scripts/bench-startup.mjs [--runs N] [--json] [BIN]');
+      console.log('usage: node scripts/bench-startup.mjs [--runs N] [--json] [--moto] [BIN]');
       return;
     } else bin = resolve(a);
   }
@@ -143,15 +178,17 @@ async function main(argv) {
     throw new Error(`${bin} not found: build it first (npm run build)`);
   }
   const apiVersion = timeCommand(bin, ['plugin_api_version'], { runs });
-  const pair = await timeSmallPair(bin, runs);
+  const pair = await timeSmallPair(bin, runs, 's3rver');
+  const motoPair = moto ? await timeSmallPair(bin, runs, 'moto') : undefined;
   if (json) {
-    console.log(JSON.stringify({ bin, sizeBytes: size, plugin_api_version: apiVersion, backup_restore_1KiB: pair }));
+    console.log(JSON.stringify({ bin, sizeBytes: size, plugin_api_version: apiVersion, backup_restore_1KiB: pair, backup_restore_1KiB_moto: motoPair }));
     return;
   }
   console.log(`binary: ${bin}`);
   console.log(`size: ${size} bytes (${(size / 2 ** 20).toFixed(1)} MiB)`);
   console.log(formatStats('plugin_api_version', apiVersion));
   console.log(formatStats('1 KiB backup_data + restore_data (local s3rver)', pair));
+  if (motoPair) console.log(formatStats('1 KiB backup_data + restore_data (local moto_server)', motoPair));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

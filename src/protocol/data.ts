@@ -23,10 +23,27 @@ import { transferSummary } from './timing.js';
  * when the process that fed it has died: the plugin then belongs to another parent, and a
  * stream cut short must not become an object.
  */
+/**
+ * True when `pid` is exiting: the kernel closes a dying process's files (the write end of our
+ * stdin) before it hands its children to a new parent, so at EOF the parent may still be ours.
+ */
+function isExiting(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // no /proc: the ppid check alone
+  }
+  // The fields after the parenthesised command name: the state is the first, the flags the seventh.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const PF_EXITING = 0x4;
+  return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
+}
+
 function stdinSource(signal: AbortSignal): PartSource {
   const parent = process.ppid;
   const refuseIfOrphaned = () => {
-    if (process.ppid !== parent) {
+    if (process.ppid !== parent || isExiting(parent)) {
       throw new PluginError(`backup_data: the process writing to stdin (pid ${parent}) exited before the stream ended; upload abandoned`);
     }
   };
@@ -50,7 +67,7 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const stdoutSink = new StreamSink(process.stdout, 'stdout');
+  const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
   const bytes = await downloadObject(store, key, stdoutSink, {
     partSize: config.restorePartSize,
     concurrency: config.restoreConcurrency,
@@ -75,7 +92,7 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   if (head === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
   checkRangesWithin(ranges, head.size, s3Url(store.bucket, key));
   const started = Date.now();
-  const stdoutSink = new StreamSink(process.stdout, 'stdout');
+  const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
   const bytes = await downloadRanges(store, key, ranges, stdoutSink, {
     partSize: config.restorePartSize,
     concurrency: config.restoreConcurrency,

@@ -38,18 +38,33 @@ export class FileSink implements Sink {
 export class StreamSink implements Sink {
   private failure: Error | undefined;
 
-  constructor(private readonly stream: Writable, private readonly name: string) {
+  constructor(
+    private readonly stream: Writable,
+    private readonly name: string,
+    private readonly signal?: AbortSignal,
+  ) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       this.failure ??= writeError(name, err);
     });
   }
 
-  /** Resolves once the stream has handed `buf` to the OS: the caller may then reuse it. */
+  /**
+   * Resolves once the stream has handed `buf` to the OS: the caller may then reuse it. An
+   * interrupt does not wait for a reader that has stopped reading (the process is exiting).
+   */
   async write(buf: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
-    await new Promise<void>((resolve, reject) =>
-      this.stream.write(buf, err => (err ? reject(this.failure ?? writeError(this.name, err)) : resolve())),
-    );
+    const signal = this.signal;
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.stream.write(buf, err => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(this.failure ?? writeError(this.name, err));
+        else resolve();
+      });
+    });
   }
 
   /** Resolves once everything written has been handed to the OS (the process may exit right after). */

@@ -190,7 +190,7 @@ export async function startFaultProxy(initial: FaultProxyOptions): Promise<Fault
       method: req.method,
       path: req.url,
       // The raw list keeps names, case, order and duplicates as the client sent them, Host included.
-      headers: req.rawHeaders as unknown as Record<string, string>,
+      headers: req.rawHeaders,
       setHost: false,
       agent,
     });
@@ -252,10 +252,14 @@ export async function startFaultProxy(initial: FaultProxyOptions): Promise<Fault
           res.once('drain', () => up.resume());
         }
       });
-      if (budget === 0) {
+      const cutNow = () => {
+        if (done) return;
         done = true;
         res.write(Buffer.alloc(0), () => cut());
-      }
+      };
+      if (budget === 0) cutNow();
+      // A body shorter than announced (s3rver's empty-object 206) ends before the cut point.
+      up.on('end', cutNow);
     });
     req.pipe(upstream);
   }
