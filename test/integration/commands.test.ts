@@ -375,6 +375,6 @@ describe('config errors, logs and secrets', () => {
     for (const line of lines) assert.match(line, format);
     assert.ok(lines.some(l => /Uploaded .*gpbackup_0_20240102030405.*bytes in/.test(l)));
     assert.ok(lines.some(l => /Downloaded s3:\/\/.*bytes in/.test(l)));
-    assert.doesNotMatch(env.logText(), new RegExp(TEST_SECRET_KEY + '[^/]'));
+    assert.ok(!env.logText().includes(TEST_SECRET_KEY));
   });
 });

@@ -2,13 +2,20 @@
  * Runs the built plugin executable the way gpbackup does: a separate process,
  * arguments as argv, data through real pipes. Each test environment has its
  * own HOME, so the plugin's log (~/gpAdminLogs) can be read back.
+ *
+ * Secrets never leak unnoticed: every process run here has its stderr (and its
+ * stdout, unless that is restored data) searched for every registered secret,
+ * and PluginEnv.cleanup() searches every log file under its HOME. The test key
+ * pair's secret is registered from the start; so is every secret key and
+ * session token a test writes into a config with writeConfig.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { TEST_SECRET_KEY } from './s3server.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const PLUGIN_BIN = process.env.PLUGIN_BIN ?? join(PROJECT_ROOT, 'dist/gpbackup_s3_plugin');
@@ -29,6 +36,62 @@ export interface RunOptions {
 
 /** Options as a config file holds them; every value a string, as gpbackup writes them. */
 export type Options = Record<string, string>;
+
+/** Secrets no process output or log may contain, by the name a finding reports (never the value). */
+const secrets = new Map<string, string>();
+
+/** Shorter values could turn up in output by chance. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Adds a secret to search every later process's output and every log for, under a name
+ * that a finding reports (a secret registered again keeps its first name). The value is
+ * also searched in its URL-encoded form.
+ */
+export function registerSecret(value: string, name = 'a registered secret'): void {
+  if (value.length < MIN_SECRET_LENGTH) throw new Error(`registerSecret: ${name} is shorter than ${MIN_SECRET_LENGTH} characters`);
+  if (!secrets.has(value)) secrets.set(value, name);
+}
+
+registerSecret(TEST_SECRET_KEY, 'TEST_SECRET_KEY');
+
+/** Options whose values writeConfig registers as secrets. */
+const SECRET_OPTIONS = ['aws_secret_access_key', 'aws_session_token'];
+
+/** The names of the registered secrets found in `text`. */
+export function secretsIn(text: string | Buffer): string[] {
+  const found: string[] = [];
+  for (const [value, name] of secrets) {
+    const encoded = encodeURIComponent(value);
+    if (text.includes(value) || (encoded !== value && text.includes(encoded))) found.push(name);
+  }
+  return found;
+}
+
+/** Commands whose stdout is restored data, which is not searched (it is the data itself). */
+const DATA_ON_STDOUT = new Set(['restore_data', 'restore_data_subset']);
+
+/** An error naming the command and the secrets its output showed, or undefined. */
+function leakIn(bin: string, args: string[], result: RunResult): Error | undefined {
+  const where: string[] = [];
+  const onStderr = secretsIn(result.stderr);
+  if (onStderr.length) where.push(`${onStderr.join(', ')} on stderr`);
+  if (!DATA_ON_STDOUT.has(args[0] ?? '')) {
+    const onStdout = secretsIn(result.stdout);
+    if (onStdout.length) where.push(`${onStdout.join(', ')} on stdout`);
+  }
+  if (where.length === 0) return undefined;
+  // The command is named by its first argument too, with any secret in it shown by name.
+  const command = [basename(bin), ...args.slice(0, 1)].join(' ');
+  return new Error(`secret leaked: \`${masked(command)}\` printed ${where.join(' and ')}`);
+}
+
+/** `text` with every registered secret replaced by <its name>. */
+function masked(text: string): string {
+  let out = text;
+  for (const [value, name] of secrets) out = out.split(value).join(`<${name}>`);
+  return out;
+}
 
 export function toYaml(executablePath: string, options: Options): string {
   const lines = [`executablepath: ${executablePath}`, 'options:'];
@@ -58,7 +121,12 @@ export class PluginEnv {
     return p;
   }
 
+  /** Writes a config file; its secret key and session token become registered secrets. */
   writeConfig(options: Options, name = 'config.yaml'): string {
+    for (const option of SECRET_OPTIONS) {
+      const value = options[option];
+      if (value !== undefined && value.length >= MIN_SECRET_LENGTH) registerSecret(value, option);
+    }
     return this.writeFile(name, toYaml(this.bin, options));
   }
 
@@ -86,11 +154,39 @@ export class PluginEnv {
     return names.map(n => readFileSync(join(dir, n), 'utf8')).join('');
   }
 
+  /** Removes the environment; throws, naming the file, if a log file under HOME holds a secret. */
   cleanup(): void {
-    rmSync(this.root, { recursive: true, force: true });
+    try {
+      const leaks = logFiles(this.home).flatMap(file => {
+        const found = secretsIn(readFileSync(file));
+        return found.length ? [`${found.join(', ')} in ${file.slice(this.home.length + 1)}`] : [];
+      });
+      if (leaks.length) throw new Error(`secret leaked into the plugin's log under HOME: ${leaks.join('; ')}`);
+    } finally {
+      rmSync(this.root, { recursive: true, force: true });
+    }
   }
 }
 
+/** Every file under ~/gpAdminLogs, and every *.log file anywhere under `home`. */
+function logFiles(home: string): string[] {
+  const files: string[] = [];
+  if (!existsSync(home)) return files;
+  const walk = (dir: string, inLogDir: boolean) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path, inLogDir || (dir === home && entry.name === 'gpAdminLogs'));
+      else if (entry.isFile() && (inLogDir || entry.name.endsWith('.log'))) files.push(path);
+    }
+  };
+  walk(home, false);
+  return files;
+}
+
+/**
+ * Runs a process to its end. It rejects if the process's stderr, or its stdout when that is not
+ * restored data, holds a registered secret.
+ */
 export function runProcess(bin: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(bin, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -102,7 +198,10 @@ export function runProcess(bin: string, args: string[], opts: RunOptions = {}): 
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: err });
+      const result = { code, signal, stdout: Buffer.concat(out), stderr: err };
+      const leak = leakIn(bin, args, result);
+      if (leak) reject(leak);
+      else resolvePromise(result);
     });
     child.stdin.on('error', () => {}); // the plugin may exit before reading all input
     const input = opts.stdin;

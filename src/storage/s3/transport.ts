@@ -52,6 +52,19 @@ function trustedCas(config: PluginConfig): string[] | undefined {
   return [...defaults, pem];
 }
 
+/** OpenSSL's verdicts on a server certificate (Node passes them as the error code). */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'HOSTNAME_MISMATCH',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+
 /** `connect ECONNREFUSED 127.0.0.1:9` -> a sentence for a DBA. */
 function describeNetworkError(err: NodeJS.ErrnoException, target: Target): NetworkError {
   const where = `${target.https ? 'https' : 'http'}://${target.host}`;
@@ -66,9 +79,9 @@ function describeNetworkError(err: NodeJS.ErrnoException, target: Target): Netwo
     EHOSTUNREACH: `no route to ${where}`,
     ENETUNREACH: `network unreachable for ${where}`,
   };
-  if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') {
+  if (TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_TLS_CERT') || code.includes('CERT')) {
     // Node's hint about --use-system-ca cannot apply to the executable: it takes no Node flags.
-    const reason = err.message.replace(/\s*\(?[Tt]ry running Node\.js with --use-system-ca\)?\.?/, '').trim();
+    const reason = err.message.replace(/;? ?if the root CA is installed locally.*$/s, '').trim();
     return new NetworkError(`TLS certificate of ${where} not trusted: ${reason} (name its CA with the ca_bundle option)`, 'TlsCertificate');
   }
   return new NetworkError(text[code] ?? `${where}: ${err.message}`, code);
