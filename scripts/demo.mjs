@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { patternBytes } from '../test/support/pattern.mjs';
 import { launchS3rver } from '../test/support/s3rver-launch.mjs';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -109,21 +110,6 @@ process.once('exit', () => {
 });
 
 // ---------------------------------------------------------------- data, paths and files
-
-/** Deterministic bytes (xorshift32), different for every seed, so a mix-up of two streams is caught. */
-function patternBytes(size, seed) {
-  const buf = Buffer.allocUnsafe(size);
-  let x = seed >>> 0 || 1;
-  let i = 0;
-  for (; i + 4 <= size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeUInt32LE(x >>> 0, i);
-  }
-  for (; i < size; i++) buf[i] = (x = (x * 1103515245 + 12345) >>> 0) & 0xff;
-  return buf;
-}
 
 /** YYYYMMDDHHMMSS in local time, as gpbackup names a backup. */
 function timestampOf(date) {

@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { FAULT_KINDS, startFaultProxy, type FaultKind, type FaultProxy } from '../support/fault-proxy.js';
+import { FAULT_KINDS, prng, startFaultProxy, type FaultKind, type FaultProxy } from '../support/fault-proxy.js';
 import { PluginEnv, patternBytes, type RunResult } from '../support/plugin.js';
 import { startS3Server, TEST_SECRET_KEY, testOptions, type TestS3Server } from '../support/s3server.js';
 
@@ -46,23 +46,11 @@ function options(overrides: Record<string, string> = {}): Record<string, string>
   });
 }
 
-/** mulberry32, for the sizes (the proxy draws its faults from its own). */
-function sizeRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The part boundaries twice each, then seeded sizes: mostly small, some multipart. */
 function roundTripSizes(): number[] {
   const edges = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 1];
   const sizes = [...edges, ...edges];
-  const random = sizeRandom(SEED);
+  const random = prng(SEED); // its own stream, apart from the proxy's faults
   for (let i = 0; i < RANDOM_ROUND_TRIPS; i++) {
     const r = random();
     const span = r < 0.7 ? 64 * 1024 : r < 0.92 ? PART + 64 * 1024 : 2 * PART + 1;

@@ -66,8 +66,8 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-/** mulberry32: small, fast, and good enough to draw faults from. */
-function prng(seed: number): () => number {
+/** mulberry32: small, fast, and good enough to draw faults (and test sizes) from. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

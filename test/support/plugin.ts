@@ -17,6 +17,8 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { TEST_SECRET_KEY } from './s3server.js';
 
+export { patternBytes } from './pattern.mjs';
+
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const PLUGIN_BIN = process.env.PLUGIN_BIN ?? join(PROJECT_ROOT, 'dist/gpbackup_s3_plugin');
 
@@ -209,19 +211,4 @@ export function runProcess(bin: string, args: string[], opts: RunOptions = {}): 
     else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
     else input.pipe(child.stdin);
   });
-}
-
-/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
-export function patternBytes(size: number, seed = 1): Buffer {
-  const buf = Buffer.allocUnsafe(size);
-  let x = seed >>> 0 || 1;
-  let i = 0;
-  for (; i + 4 <= size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeUInt32LE(x >>> 0, i);
-  }
-  for (; i < size; i++) buf[i] = (x = (x * 1103515245 + 12345) >>> 0) & 0xff;
-  return buf;
 }

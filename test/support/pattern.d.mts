@@ -1,0 +1,1 @@
+export function patternBytes(size: number, seed?: number): Buffer;
