@@ -48,6 +48,7 @@ async function readInto(
   crc: number,
   what: string,
 ): Promise<{ filled: number; crc: number; error?: Error }> {
+  if (res.fill) return res.fill(buf, offset, crc);
   let filled = offset;
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {

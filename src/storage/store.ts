@@ -67,6 +67,12 @@ export interface RangeResponse {
    */
   crc32?: number;
   /**
+   * Where the store can, reads the body straight into `into` from `offset` to its end (instead
+   * of `body`), with the bytes' CRC-32 continued from `crc`; returns how far it got and why it
+   * stopped short.
+   */
+  fill?(into: Buffer, offset: number, crc: number): Promise<{ filled: number; crc: number; error?: Error }>;
+  /**
    * True when the answer shows the object came from a multipart upload (its
    * ETag ends in -<parts>): its checksum, if any, is only told by a HEAD.
    */

@@ -25,7 +25,9 @@ import { THROTTLE_SLICE, Throttle } from '../throttle.js';
 import { credentialSource, type CredentialSource } from './credentials.js';
 import { Endpoint } from './endpoint.js';
 import { canonicalQuery, EMPTY_SHA256, sha256Hex, Signer, UNSIGNED_PAYLOAD } from './sigv4.js';
-import { NetworkError, Transport } from './transport.js';
+import { DirectResponse } from './direct.js';
+import { NetworkError } from './network.js';
+import { Transport } from './transport.js';
 import { elements, text, xmlEncode } from './xml.js';
 
 /** User metadata that carries a single-PUT object's CRC-32 on every GET, for servers that keep no S3 checksums. */
@@ -52,6 +54,8 @@ interface RequestSpec {
   about?: string;
   /** Called before each retry. */
   onRetry?: () => void;
+  /** A GET whose body is read straight into buffers (Transport.sendDirect). */
+  direct?: boolean;
 }
 
 /** An error answer from the server. */
@@ -66,12 +70,15 @@ class ServerError extends Error {
   }
 }
 
-function header(res: IncomingMessage, name: string): string | undefined {
+/** An answer from node:http or from the direct GET path: status, headers, and a body to read or drop. */
+type Answer = IncomingMessage | DirectResponse;
+
+function header(res: Answer, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function readBody(res: IncomingMessage, limit = Number.POSITIVE_INFINITY): Promise<string> {
+async function readBody(res: Answer, limit = Number.POSITIVE_INFINITY): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -90,7 +97,7 @@ const STATUS_TEXT: Record<number, [string, string]> = {
   416: ['InvalidRange', 'the requested range is not satisfiable'],
 };
 
-async function serverError(res: IncomingMessage): Promise<ServerError> {
+async function serverError(res: Answer): Promise<ServerError> {
   const status = res.statusCode ?? 0;
   const body = await readBody(res, MAX_ERROR_BODY).catch(() => '');
   const [defaultCode, defaultMessage] = STATUS_TEXT[status] ?? [`HTTP${status}`, res.statusMessage || 'error'];
@@ -168,7 +175,7 @@ export class S3Store implements ObjectStore {
   }
 
   /** Sends one request, retrying transient failures; resolves with a 2xx response, unread. */
-  private async exchange(spec: RequestSpec, action: string): Promise<IncomingMessage> {
+  private async exchange(spec: RequestSpec, action: string): Promise<Answer> {
     const attempts = this.config.maxRetries + 1;
     for (let attempt = 1; ; attempt++) {
       let err: unknown;
@@ -185,7 +192,7 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  private async sendOnce(spec: RequestSpec): Promise<IncomingMessage> {
+  private async sendOnce(spec: RequestSpec): Promise<Answer> {
     const target = this.endpoint.target(spec.key);
     const query = spec.query ?? {};
     const headers: Record<string, string> = { host: target.host, ...spec.headers };
@@ -194,10 +201,8 @@ export class S3Store implements ObjectStore {
     else if (spec.method === 'PUT' || spec.method === 'POST') headers['content-length'] = '0';
     const payloadHash = !body || body.length === 0 ? EMPTY_SHA256 : spec.signBody ? sha256Hex(body) : UNSIGNED_PAYLOAD;
     this.signer.sign({ method: spec.method, path: target.path, query, headers, payloadHash }, await this.credentials());
-    return this.transport.send(
-      { method: spec.method, target, query, headers, body, throttle: spec.throttle, signal: spec.signal },
-      canonicalQuery(query),
-    );
+    const req = { method: spec.method, target, query, headers, body, throttle: spec.throttle, signal: spec.signal };
+    return spec.direct ? this.transport.sendDirect(req, canonicalQuery(query)) : this.transport.send(req, canonicalQuery(query));
   }
 
   private url(key: string | undefined): string {
@@ -379,9 +384,11 @@ export class S3Store implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse> {
-    let res: IncomingMessage;
+    // Straight into the caller's buffers where the transport can; not when throttled (that reads chunk by chunk).
+    const direct = !this.downThrottle && this.transport.canSendDirect(this.endpoint.target(key));
+    let res: Answer;
     try {
-      res = await this.exchange({ method: 'GET', key, headers: { range: `bytes=${start}-${end - 1}` }, signal }, 'downloading');
+      res = await this.exchange({ method: 'GET', key, headers: { range: `bytes=${start}-${end - 1}` }, signal, direct }, 'downloading');
     } catch (err) {
       // S3 answers a range on an empty object with 416: a range from 0 is unsatisfiable only then.
       if ((err as StoreRequestError).status === 416 && start === 0) return { size: 0, start: 0, length: 0, body: Readable.from([]) };
@@ -399,13 +406,26 @@ export class S3Store implements ObjectStore {
     // The size is authoritative: some servers send a bogus body for an empty object's range.
     const length = Math.max(0, Math.min(end, size) - start);
     if (length === 0) res.destroy();
-    const body = this.downThrottle ? Readable.from(throttled(res, this.downThrottle, signal)) : res;
     const multipart = /-\d+"?$/.test(header(res, 'etag') ?? '');
-    return { size, start, length, body, crc32: crc32FromBase64(header(res, CRC_METADATA)), multipart };
+    const crc32 = crc32FromBase64(header(res, CRC_METADATA));
+    if (res instanceof DirectResponse) {
+      const answer = res;
+      return {
+        size,
+        start,
+        length,
+        body: Readable.from(answer),
+        crc32,
+        multipart,
+        fill: (into, offset, crc) => answer.fill(into, offset, into.length - offset, crc),
+      };
+    }
+    const body = this.downThrottle ? Readable.from(throttled(res, this.downThrottle, signal)) : res;
+    return { size, start, length, body, crc32, multipart };
   }
 
   async headObject(key: string): Promise<ObjectHead | undefined> {
-    let res: IncomingMessage;
+    let res: Answer;
     try {
       res = await this.exchange({ method: 'HEAD', key, headers: { 'x-amz-checksum-mode': 'ENABLED' } }, 'reading the size of');
     } catch (err) {

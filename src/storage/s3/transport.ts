@@ -11,7 +11,9 @@ import * as tls from 'node:tls';
 import type { PluginConfig } from '../../config/types.js';
 import { PluginError } from '../../protocol/errors.js';
 import { THROTTLE_SLICE, type Throttle } from '../throttle.js';
+import { DirectGetter, type DirectResponse } from './direct.js';
 import type { Target } from './endpoint.js';
+import { describeNetworkError, NetworkError } from './network.js';
 
 export interface HttpRequest {
   method: string;
@@ -25,16 +27,6 @@ export interface HttpRequest {
   signal?: AbortSignal;
 }
 
-/** A request that got no (complete) answer: the connection failed, timed out or was reset. */
-export class NetworkError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-    this.name = 'NetworkError';
-  }
-}
 
 function trustedCas(config: PluginConfig): string[] | undefined {
   const file = config.caBundle ?? (process.env.AWS_CA_BUNDLE || undefined);
@@ -52,48 +44,26 @@ function trustedCas(config: PluginConfig): string[] | undefined {
   return [...defaults, pem];
 }
 
-/** OpenSSL's verdicts on a server certificate (Node passes them as the error code). */
-const TLS_VERIFY_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_UNTRUSTED',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'HOSTNAME_MISMATCH',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-]);
-
-/** `connect ECONNREFUSED 127.0.0.1:9` -> a sentence for a DBA. */
-function describeNetworkError(err: NodeJS.ErrnoException, target: Target): NetworkError {
-  const where = `${target.https ? 'https' : 'http'}://${target.host}`;
-  if (err instanceof NetworkError) return err;
-  const code = err.code ?? 'ERR_NETWORK';
-  const text: Record<string, string> = {
-    ECONNREFUSED: `connection refused by ${where}`,
-    ENOTFOUND: `cannot resolve the host name of ${where}`,
-    EAI_AGAIN: `cannot resolve the host name of ${where} (DNS lookup failed)`,
-    ECONNRESET: `the connection to ${where} was reset`,
-    EPIPE: `the connection to ${where} was closed while sending`,
-    EHOSTUNREACH: `no route to ${where}`,
-    ENETUNREACH: `network unreachable for ${where}`,
-  };
-  if (TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_TLS_CERT') || code.includes('CERT')) {
-    // Node's hint about --use-system-ca cannot apply to the executable: it takes no Node flags.
-    const reason = err.message.replace(/;? ?if the root CA is installed locally.*$/s, '').trim();
-    return new NetworkError(`TLS certificate of ${where} not trusted: ${reason} (name its CA with the ca_bundle option)`, 'TlsCertificate');
-  }
-  return new NetworkError(text[code] ?? `${where}: ${err.message}`, code);
-}
-
 export class Transport {
   private constructor(
     private readonly http: HttpAgent,
     private readonly https: HttpsAgent,
     private readonly connectTimeoutMs: number,
     private readonly requestTimeoutMs: number,
+    /** GETs over plain http without a proxy, read straight into their buffers (direct.ts). */
+    private readonly direct: DirectGetter | undefined,
   ) {}
+
+  /** Whether a GET to `target` can go through sendDirect(). */
+  canSendDirect(target: Target): boolean {
+    return this.direct !== undefined && !target.https;
+  }
+
+  /** A GET whose body the caller reads into its own buffers (DirectResponse.fill). */
+  sendDirect(req: HttpRequest, queryString: string): Promise<DirectResponse> {
+    const { target } = req;
+    return this.direct!.get(target, queryString ? `${target.path}?${queryString}` : target.path, req.headers, req.signal);
+  }
 
   static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
     const options = { keepAlive: true, maxSockets, ca: trustedCas(config), rejectUnauthorized: true };
@@ -108,7 +78,8 @@ export class Transport {
       http = new HttpProxyAgent(config.httpProxy, options);
       https = new HttpsProxyAgent(config.httpProxy, options);
     }
-    return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs);
+    const direct = config.httpProxy ? undefined : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs);
+    return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs, direct);
   }
 
   send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
@@ -175,5 +146,6 @@ export class Transport {
   destroy(): void {
     this.http.destroy();
     this.https.destroy();
+    this.direct?.destroy();
   }
 }

@@ -1,0 +1,51 @@
+/**
+ * Failures of the connection itself (no complete answer from the server), worded for a DBA.
+ * They are retried, except a certificate OpenSSL refuses.
+ */
+import type { Target } from './endpoint.js';
+
+/** A request that got no (complete) answer: the connection failed, timed out or was reset. */
+export class NetworkError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'NetworkError';
+  }
+}
+
+/** OpenSSL's verdicts on a server certificate (Node passes them as the error code). */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'HOSTNAME_MISMATCH',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+
+/** `connect ECONNREFUSED 127.0.0.1:9` -> a sentence for a DBA. */
+export function describeNetworkError(err: NodeJS.ErrnoException, target: Target): NetworkError {
+  const where = `${target.https ? 'https' : 'http'}://${target.host}`;
+  if (err instanceof NetworkError) return err;
+  const code = err.code ?? 'ERR_NETWORK';
+  const text: Record<string, string> = {
+    ECONNREFUSED: `connection refused by ${where}`,
+    ENOTFOUND: `cannot resolve the host name of ${where}`,
+    EAI_AGAIN: `cannot resolve the host name of ${where} (DNS lookup failed)`,
+    ECONNRESET: `the connection to ${where} was reset`,
+    EPIPE: `the connection to ${where} was closed while sending`,
+    EHOSTUNREACH: `no route to ${where}`,
+    ENETUNREACH: `network unreachable for ${where}`,
+  };
+  if (TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_TLS_CERT') || code.includes('CERT')) {
+    // Node's hint about --use-system-ca cannot apply to the executable: it takes no Node flags.
+    const reason = err.message.replace(/;? ?if the root CA is installed locally.*$/s, '').trim();
+    return new NetworkError(`TLS certificate of ${where} not trusted: ${reason} (name its CA with the ca_bundle option)`, 'TlsCertificate');
+  }
+  return new NetworkError(text[code] ?? `${where}: ${err.message}`, code);
+}
