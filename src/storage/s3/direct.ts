@@ -144,6 +144,7 @@ export class DirectResponse implements Reader {
   }
 
   onClose(err: Error): void {
+    this.unlisten?.();
     if (this.remaining === undefined && !this.headersReady && !this.failure) {
       // A body without a length ends with the connection.
       this.finished = true;
@@ -228,6 +229,9 @@ export class DirectResponse implements Reader {
       this.conn.onTimeout = () => socket.destroy();
       socket.setTimeout(IDLE_MS);
       this.release(this.conn);
+      // Read while idle, to notice the server closing the socket; not before the read that ended
+      // the body has returned (it stops reading when its callback says so).
+      setImmediate(() => this.conn.reader === undefined && this.conn.resume());
     } else {
       this.conn.reader = undefined;
       socket.destroy();
