@@ -96,7 +96,10 @@ function reason(err: unknown, bucket: string, step: Step): string {
   const { status, code } = err as { status?: number; code?: string };
   if (code === 'NoSuchBucket') return `bucket "${bucket}" does not exist`;
   if (code === 'AccessDenied' || (status === 403 && !code)) {
-    return `AccessDenied${status ? ` (HTTP ${status})` : ''}: the credentials need ${STEPS[step].action}`;
+    // S3's own words when they say more than "Access Denied" (a KMS key policy, an explicit deny...).
+    const said = /AccessDenied: (.*?) \(HTTP 403\)/.exec(describeError(err))?.[1];
+    const detail = said && !/^access denied\.?$/i.test(said) ? ` (the server says: ${said})` : '';
+    return `AccessDenied${status ? ` (HTTP ${status})` : ''}: the credentials need ${STEPS[step].action}${detail}`;
   }
   return describeError(err);
 }

@@ -221,3 +221,20 @@ describe('check before a restore', () => {
     await restoreCheck(store, RHOOK, FOLDER);
   });
 });
+
+test('an AccessDenied that says more than "Access Denied" (a KMS key policy) keeps the server\'s words', async () => {
+  const store = new MemoryStore('bkt');
+  store.fault = op => {
+    if (op === 'put') {
+      throw new StoreRequestError(
+        'uploading x: AccessDenied: User: arn:aws:iam::1:user/gp is not authorized to perform: kms:GenerateDataKey (HTTP 403)',
+        403,
+        'AccessDenied',
+      );
+    }
+  };
+  await rejectsWith(
+    backupPreflight(store, HOOK, FOLDER, PROBE),
+    /the credentials need s3:PutObject \(the server says: User: arn:aws:iam::1:user\/gp is not authorized to perform: kms:GenerateDataKey\)$/,
+  );
+});
