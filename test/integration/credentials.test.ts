@@ -6,6 +6,7 @@
  * against the real server; a profile that does not exist fails clearly.
  */
 import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { PluginEnv, patternBytes } from '../support/plugin.js';
 import { startS3Server, TEST_ACCESS_KEY, TEST_SECRET_KEY, testOptions, type TestS3Server } from '../support/s3server.js';
@@ -82,4 +83,28 @@ test('a profile that does not exist fails with one line naming it', async () => 
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
   assert.deepEqual(await s3.listKeys(BUCKET, 'missing/'), []);
+});
+
+test('keys in a config others can read: one warning from the coordinator setup, none from the data commands', async () => {
+  const cfg = env.writeConfig(testOptions(s3, BUCKET, 'exposed'), 'exposed.yaml');
+  chmodSync(cfg, 0o644);
+  const logBefore = env.logText().length;
+  const setup = await env.run(['setup_plugin_for_backup', cfg, env.path('coordinator/backups/20240708/20240708091011'), 'master', '"-1"']);
+  assert.equal(setup.code, 0, setup.stderr);
+  const path = env.backupPath(TS, 'gpbackup_0_20240708091011_7');
+  assert.equal((await env.run(['backup_data', cfg, path], { stdin: 'x' })).code, 0);
+  assert.equal((await env.run(['restore_data', cfg, path])).code, 0);
+  const warnings = env
+    .logText()
+    .slice(logBefore)
+    .split('\n')
+    .filter(l => l.includes('[WARNING]'));
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0]!, /exposed\.yaml holds aws_secret_access_key and is readable by group or others \(mode 0644\): run chmod 600/);
+  assert.equal(setup.stdout.length + setup.stderr.length, 0, 'a warning goes to the log only');
+
+  chmodSync(cfg, 0o600);
+  const quiet = env.logText().length;
+  assert.equal((await env.run(['setup_plugin_for_backup', cfg, env.path('coordinator/backups/20240708/20240708091011'), 'master', '"-1"'])).code, 0);
+  assert.ok(!env.logText().slice(quiet).includes('[WARNING]'));
 });
