@@ -157,6 +157,21 @@ describe('a CA the plugin is told about', () => {
   });
 });
 
+test('restore_data verifies the certificate too: an object written with the CA does not restore without it', async () => {
+  const data = patternBytes(7 * 1024 * 1024, 77); // two ranged GETs at 5 MB
+  const path = env.backupPath(TS, `gpbackup_0_${TS}_77`);
+  const up = await env.run(['backup_data', config({ ca_bundle: front.caFile }), path], { stdin: data });
+  assert.equal(up.code, 0, up.stderr);
+  const failuresBefore = front.handshakeFailures;
+  const requestsBefore = front.requests;
+  const down = await env.run(['restore_data', config(), path], { timeoutMs: 30_000 });
+  assert.equal(down.code, 1, down.stderr);
+  assert.equal(down.stdout.length, 0, 'nothing reaches stdout');
+  assert.match(down.stderr, /restore_data: downloading .*TLS certificate of https:\/\/127\.0\.0\.1:\d+ not trusted: .*\(name its CA with the ca_bundle option\)/);
+  assert.equal(front.handshakeFailures - failuresBefore, 1, 'refused once, not retried');
+  assert.equal(front.requests, requestsBefore);
+});
+
 test('AWS_CA_BUNDLE naming a missing file fails with one line naming it', async () => {
   const r = await env.run(['backup_data', config(), env.backupPath(TS, 'gpbackup_0_nobundle')], {
     stdin: 'x',

@@ -384,8 +384,8 @@ export class S3Store implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse> {
-    // Straight into the caller's buffers where the transport can; not when throttled (that reads chunk by chunk).
-    const direct = !this.downThrottle && this.transport.canSendDirect(this.endpoint.target(key));
+    // Straight into the caller's buffers unless through a proxy or throttled (that reads chunk by chunk).
+    const direct = !this.downThrottle && this.transport.canSendDirect;
     let res: Answer;
     try {
       res = await this.exchange({ method: 'GET', key, headers: { range: `bytes=${start}-${end - 1}` }, signal, direct }, 'downloading');

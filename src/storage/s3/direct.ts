@@ -5,13 +5,14 @@
  * generator). Node's HTTP client allocates a 64 KiB chunk per read instead,
  * which the download then copies and the garbage collector finds late: that
  * cost more CPU than the rest of a restore and held tens of MiB of garbage
- * (docs/performance.md). Used for http endpoints without a proxy; everything
- * else goes through node:http (transport.ts).
+ * (docs/performance.md). Used for http and https endpoints without a proxy;
+ * everything else goes through node:http(s) (transport.ts).
  *
  * Requests are never pipelined: a socket carries one exchange at a time, and
  * goes back to the idle list only once its answer was read to the end.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { crc32 } from '../crc32.js';
 import type { Target } from './endpoint.js';
 import { describeNetworkError, NetworkError } from './network.js';
@@ -39,16 +40,26 @@ class Connection {
   /** What the socket's inactivity timeout does now (it differs while idle and in an exchange). */
   onTimeout: () => void = () => this.socket.destroy();
 
-  constructor(readonly key: string, target: Target, connectTimeoutMs: number, onIdleClose: (c: Connection) => void) {
+  constructor(
+    readonly key: string,
+    target: Target,
+    connectTimeoutMs: number,
+    ca: string[] | undefined,
+    onIdleClose: (c: Connection) => void,
+  ) {
     const onread = { buffer: () => this.reader?.buffer() ?? this.scratch, callback: (n: number, buf: Uint8Array) => this.onData(n, buf) };
-    this.socket = connect({ host: target.hostname, port: target.port, onread });
+    const address = { host: target.hostname, port: target.port, onread };
+    // TLS decrypts into the same buffers (tls.connect takes onread too), verified as transport.ts verifies.
+    this.socket = target.https
+      ? connectTls({ ...address, servername: isIP(target.hostname) ? undefined : target.hostname, ca, rejectUnauthorized: true })
+      : connect(address);
     this.socket.setNoDelay(true);
     this.socket.on('timeout', () => this.onTimeout());
     const timer = setTimeout(
       () => this.socket.destroy(new NetworkError(`connecting to ${target.host} timed out after ${connectTimeoutMs / 1000} s`, 'ConnectTimeout')),
       connectTimeoutMs,
     );
-    this.socket.once('connect', () => clearTimeout(timer));
+    this.socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
     const close = (err: Error) => {
       clearTimeout(timer);
       this.closed ??= err;
@@ -304,9 +315,11 @@ export class DirectGetter {
   private readonly idle = new Map<string, Connection[]>();
   private readonly all = new Set<Connection>();
 
+  /** `ca`: the certificate authorities https endpoints are verified against (Node's own when undefined). */
   constructor(
     private readonly connectTimeoutMs: number,
     private readonly requestTimeoutMs: number,
+    private readonly ca?: string[],
   ) {}
 
   /** Sends a GET (head of the request already signed) and resolves with the answer's headers in. */
@@ -328,7 +341,7 @@ export class DirectGetter {
   }
 
   private open(key: string, target: Target): Connection {
-    const conn = new Connection(key, target, this.connectTimeoutMs, c => this.forget(c));
+    const conn = new Connection(key, target, this.connectTimeoutMs, this.ca, c => this.forget(c));
     this.all.add(conn);
     conn.socket.once('close', () => this.forget(conn));
     return conn;

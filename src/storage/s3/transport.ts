@@ -50,13 +50,13 @@ export class Transport {
     private readonly https: HttpsAgent,
     private readonly connectTimeoutMs: number,
     private readonly requestTimeoutMs: number,
-    /** GETs over plain http without a proxy, read straight into their buffers (direct.ts). */
+    /** GETs without a proxy, read straight into their buffers (direct.ts). */
     private readonly direct: DirectGetter | undefined,
   ) {}
 
-  /** Whether a GET to `target` can go through sendDirect(). */
-  canSendDirect(target: Target): boolean {
-    return this.direct !== undefined && !target.https;
+  /** Whether GETs can go through sendDirect() (not through a proxy). */
+  get canSendDirect(): boolean {
+    return this.direct !== undefined;
   }
 
   /** A GET whose body the caller reads into its own buffers (DirectResponse.fill). */
@@ -66,7 +66,8 @@ export class Transport {
   }
 
   static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
-    const options = { keepAlive: true, maxSockets, ca: trustedCas(config), rejectUnauthorized: true };
+    const ca = trustedCas(config);
+    const options = { keepAlive: true, maxSockets, ca, rejectUnauthorized: true };
     let http: HttpAgent = new HttpAgent(options);
     let https: HttpsAgent = new HttpsAgent(options);
     if (config.httpProxy) {
@@ -78,7 +79,7 @@ export class Transport {
       http = new HttpProxyAgent(config.httpProxy, options);
       https = new HttpsProxyAgent(config.httpProxy, options);
     }
-    const direct = config.httpProxy ? undefined : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs);
+    const direct = config.httpProxy ? undefined : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs, ca);
     return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs, direct);
   }
 
