@@ -3,10 +3,13 @@
  * timeouts, TLS verified against Node's CAs plus ca_bundle (or
  * AWS_CA_BUNDLE), an optional proxy, request bodies held to the upload
  * bandwidth. Resolves with the response as soon as its headers arrive.
+ * GETs may instead go through DirectGetter (direct.ts), which reads their
+ * bodies straight into the caller's buffers.
  */
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { PluginConfig } from '../../config/types.js';
 import { PluginError } from '../../protocol/errors.js';
@@ -26,7 +29,6 @@ export interface HttpRequest {
   throttle?: Throttle;
   signal?: AbortSignal;
 }
-
 
 function trustedCas(config: PluginConfig): string[] | undefined {
   const file = config.caBundle ?? (process.env.AWS_CA_BUNDLE || undefined);
@@ -95,7 +97,7 @@ export class Transport {
         path: queryString ? `${target.path}?${queryString}` : target.path,
         headers: req.headers,
         agent: target.https ? this.https : this.http,
-        servername: target.https && !/^[\d.]+$|:/.test(target.hostname) ? target.hostname : undefined,
+        servername: target.https && !isIP(target.hostname) ? target.hostname : undefined,
       };
       const r: ClientRequest = (target.https ? httpsRequest : httpRequest)(options);
       let settled = false;
