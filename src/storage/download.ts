@@ -10,7 +10,7 @@ import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import { BufferPool } from './pool.js';
 import type { Sink } from './sink.js';
-import type { ObjectStore, RangeResponse } from './store.js';
+import { MIN_PART_SIZE, type ObjectStore, type RangeResponse } from './store.js';
 import type { TransferOptions } from './upload.js';
 
 export interface Range {
@@ -186,7 +186,10 @@ export async function downloadObject(store: ObjectStore, key: string, sink: Sink
     return 0;
   }
   let expected: Promise<number | undefined> = Promise.resolve(head.crc32);
-  if (head.crc32 === undefined && head.multipart !== false) {
+  // No checksum in the answer: a multipart object keeps its own where only a HEAD tells. Objects
+  // larger than S3's smallest part are asked about too, whatever their ETag looks like (not every
+  // server marks multipart ETags with -<parts>); small ones are single PUTs (the Go plugin's).
+  if (head.crc32 === undefined && (head.multipart !== false || head.size > MIN_PART_SIZE)) {
     expected = store.headObject(key).then(h => h?.crc32);
     expected.catch(() => {}); // awaited after the data; a failed HEAD must not be "unhandled" meanwhile
   }

@@ -120,7 +120,8 @@ test('a failed complete aborts the upload', async () => {
 test('download fetches in parallel, writes in order, and holds at most concurrency + 1 pieces', async () => {
   const store = new MemoryStore();
   const data = patternBytes(9 * P + 3);
-  store.objects.set('k', data);
+  // One PUT, so its checksum comes with the first GET and no HEAD joins the GETs counted here.
+  await uploadStream(store, 'k', source(data), { partSize: 10 * P, concurrency: 1 });
   store.latencyMs = 10;
   let held = 0;
   const sink = new MemorySink();
@@ -349,4 +350,24 @@ test('PipeSource: a refused end and an abort both fail the upload, leaving nothi
   await assert.rejects(uploadStream(store, 'k2', src, { partSize: P, concurrency: 2, signal: ac.signal }), /SIGTERM/);
   assert.equal(store.objects.size + store.uploads.size, 0);
   stalled.child.kill();
+});
+
+test('a large object whose answer does not mark it multipart still has its checksum asked for', async () => {
+  /** A server whose multipart ETags look like single-PUT ones. */
+  class PlainEtagStore extends MemoryStore {
+    override async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse> {
+      return { ...(await super.getRange(key, start, end, signal)), multipart: false };
+    }
+  }
+  const store = new PlainEtagStore();
+  const data = patternBytes(2 * P + 1, 5);
+  await uploadStream(store, 'k', source(data), { partSize: P, concurrency: 2 });
+  store.objects.get('k')![7] ^= 1;
+  await assert.rejects(downloadObject(store, 'k', new MemorySink(), { partSize: 4 * P, concurrency: 2 }), /checksum mismatch/);
+  assert.equal(store.count('head'), 1);
+  // A small object without a checksum (the Go plugin's single PUT) is still one GET.
+  store.objects.set('small', patternBytes(1000));
+  const before = store.count('head');
+  await downloadObject(store, 'small', new MemorySink(), { partSize: P, concurrency: 2 });
+  assert.equal(store.count('head'), before);
 });
