@@ -174,14 +174,20 @@ export class S3Store implements ObjectStore {
     if (config.storageClass) this.objectHeaders['x-amz-storage-class'] = config.storageClass;
   }
 
-  /** Sends one request, retrying transient failures; resolves with a 2xx response, unread. */
-  private async exchange(spec: RequestSpec, action: string): Promise<Answer> {
+  /**
+   * Sends one request, retrying transient failures; resolves with a 2xx response, unread, or with
+   * what `consume` makes of it. A retryable failure of `consume` (the answer cut off, an error
+   * inside a 200) is retried like a failed request: max_retries bounds all attempts together.
+   */
+  private async exchange(spec: RequestSpec, action: string): Promise<Answer>;
+  private async exchange<T>(spec: RequestSpec, action: string, consume: (res: Answer) => Promise<T>): Promise<T>;
+  private async exchange<T>(spec: RequestSpec, action: string, consume?: (res: Answer) => Promise<T>): Promise<T | Answer> {
     const attempts = this.config.maxRetries + 1;
     for (let attempt = 1; ; attempt++) {
       let err: unknown;
       try {
         const res = await this.sendOnce(spec);
-        if ((res.statusCode ?? 0) < 300) return res;
+        if ((res.statusCode ?? 0) < 300) return consume ? await consume(res) : res;
         err = await serverError(res);
       } catch (e) {
         if (spec.signal?.aborted) throw spec.signal.reason;
@@ -243,20 +249,19 @@ export class S3Store implements ObjectStore {
   }
 
   /** A 2xx answer's XML, read whole. S3 may answer CompleteMultipartUpload with 200 and an error inside. */
-  private async xmlResult(spec: RequestSpec, action: string): Promise<string> {
-    for (let attempt = 1; ; attempt++) {
-      const res = await this.exchange(spec, action);
-      let err: unknown;
+  private xmlResult(spec: RequestSpec, action: string): Promise<string> {
+    return this.exchange(spec, action, async res => {
+      let body: string;
       try {
-        const body = await readBody(res);
-        if (!/^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body)) return body;
-        err = new ServerError(res.statusCode ?? 200, text(body, 'Code') ?? 'InternalError', text(body, 'Message') ?? 'error');
+        body = await readBody(res);
       } catch (e) {
-        err = new NetworkError(`the answer was cut off: ${(e as Error).message}`, 'ECONNRESET');
+        throw new NetworkError(`the answer was cut off: ${(e as Error).message}`, 'ECONNRESET');
       }
-      if (!isRetryable(err) || attempt > this.config.maxRetries) throw this.wrap(action, spec.key ?? spec.about, err, attempt);
-      await this.backoff(spec, action, err, attempt);
-    }
+      if (/^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body)) {
+        throw new ServerError(res.statusCode ?? 200, text(body, 'Code') ?? 'InternalError', text(body, 'Message') ?? 'error');
+      }
+      return body;
+    });
   }
 
   async putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
