@@ -7,7 +7,7 @@
  * into the part buffer in large reads. PipeSource reads a pipe or socket
  * (stdin from gpbackup_helper or COPY ... PROGRAM) through the event loop, also
  * straight into the part buffer: no chunk is allocated per read, so there is
- * no garbage to collect and no copy. StreamSource takes any async iterable.
+ * no garbage to collect and no copy.
  */
 import { read } from 'node:fs';
 import { Socket, type SocketConstructorOpts } from 'node:net';
@@ -26,7 +26,7 @@ export interface PartSource {
 }
 
 /** Rejects as soon as `signal` aborts, even if `p` never settles (a read from a pipe may wait forever). */
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+export function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p;
   signal.throwIfAborted();
   return new Promise((resolve, reject) => {
@@ -47,44 +47,6 @@ function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
 
 /** Bytes read ahead to learn whether a source has ended. */
 const LOOKAHEAD = 64 * 1024;
-
-export class StreamSource implements PartSource {
-  private readonly it: AsyncIterator<Uint8Array>;
-  private pending: Uint8Array | undefined;
-  private ended = false;
-
-  constructor(
-    source: AsyncIterable<Uint8Array>,
-    private readonly signal?: AbortSignal,
-  ) {
-    this.it = source[Symbol.asyncIterator]();
-  }
-
-  async atEnd(): Promise<boolean> {
-    while (!this.pending?.length) {
-      if (this.ended) return true;
-      const r = await abortable(this.it.next(), this.signal);
-      if (r.done) this.ended = true;
-      else this.pending = r.value;
-    }
-    return false;
-  }
-
-  async read(into: Buffer): Promise<Part> {
-    let filled = 0;
-    let crc = 0;
-    while (filled < into.length && !(await this.atEnd())) {
-      const chunk = this.pending!;
-      const take = Math.min(chunk.length, into.length - filled);
-      const piece = take === chunk.length ? chunk : chunk.subarray(0, take);
-      into.set(piece, filled);
-      crc = crc32(piece, crc);
-      this.pending = take === chunk.length ? undefined : chunk.subarray(take);
-      filled += take;
-    }
-    return { data: filled === into.length ? into : into.subarray(0, filled), crc };
-  }
-}
 
 export class FdSource implements PartSource {
   private lookahead: Buffer | undefined;

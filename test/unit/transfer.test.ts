@@ -10,9 +10,10 @@ import { downloadObject, downloadRanges, splitRanges } from '../../src/storage/d
 import type { Sink } from '../../src/storage/sink.js';
 import { crc32 } from '../../src/storage/crc32.js';
 import { MIN_PART_SIZE, type RangeResponse } from '../../src/storage/store.js';
-import { FdSource, PipeSource, StreamSource } from '../../src/storage/source.js';
+import { FdSource, PipeSource } from '../../src/storage/source.js';
 import { uploadStream } from '../../src/storage/upload.js';
 import { MemoryStore } from '../support/memory-store.js';
+import { StreamSource } from '../support/stream-source.js';
 import { patternBytes } from '../support/plugin.js';
 
 const P = MIN_PART_SIZE;
