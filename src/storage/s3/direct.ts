@@ -15,7 +15,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { crc32 } from '../crc32.js';
 import type { Target } from './endpoint.js';
-import { describeNetworkError, NetworkError } from './network.js';
+import { connectTimedOut, describeNetworkError, NetworkError, requestTimedOut } from './network.js';
 
 /** Where reads land while no body buffer is waiting (the status line and headers, stray bytes). */
 const SCRATCH = 64 * 1024;
@@ -40,6 +40,9 @@ class Connection {
   /** What the socket's inactivity timeout does now (it differs while idle and in an exchange). */
   onTimeout: () => void = () => this.socket.destroy();
 
+  /** The endpoint's host[:port], for messages. */
+  readonly host: string;
+
   constructor(
     readonly key: string,
     target: Target,
@@ -47,6 +50,7 @@ class Connection {
     ca: string[] | undefined,
     onIdleClose: (c: Connection) => void,
   ) {
+    this.host = target.host;
     const onread = { buffer: () => this.reader?.buffer() ?? this.scratch, callback: (n: number, buf: Uint8Array) => this.onData(n, buf) };
     const address = { host: target.hostname, port: target.port, onread };
     // TLS decrypts into the same buffers (tls.connect takes onread too), verified as transport.ts verifies.
@@ -56,7 +60,7 @@ class Connection {
     this.socket.setNoDelay(true);
     this.socket.on('timeout', () => this.onTimeout());
     const timer = setTimeout(
-      () => this.socket.destroy(new NetworkError(`connecting to ${target.host} timed out after ${connectTimeoutMs / 1000} s`, 'ConnectTimeout')),
+      () => this.socket.destroy(connectTimedOut(target.host, connectTimeoutMs)),
       connectTimeoutMs,
     );
     this.socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
@@ -117,7 +121,7 @@ export class DirectResponse implements Reader {
       this.headersReady = { resolve, reject };
       const socket = this.conn.socket;
       this.conn.reader = this;
-      this.conn.onTimeout = () => socket.destroy(new NetworkError(`no answer for ${this.timeoutMs / 1000} s`, 'RequestTimeout'));
+      this.conn.onTimeout = () => socket.destroy(requestTimedOut(this.conn.host, this.timeoutMs));
       socket.setTimeout(this.timeoutMs);
       if (signal) {
         const onAbort = () => socket.destroy(signal.reason as Error);

@@ -15,6 +15,16 @@ export class NetworkError extends Error {
   }
 }
 
+/** Nothing moved either way on a request to `host` for `ms`. */
+export function requestTimedOut(host: string, ms: number): NetworkError {
+  return new NetworkError(`no answer from ${host} for ${ms / 1000} s`, 'RequestTimeout');
+}
+
+/** A connection to `host` was not established (TCP, and TLS for https) within `ms`. */
+export function connectTimedOut(host: string, ms: number): NetworkError {
+  return new NetworkError(`connecting to ${host} timed out after ${ms / 1000} s`, 'ConnectTimeout');
+}
+
 /** OpenSSL's verdicts on a server certificate (Node passes them as the error code). */
 const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

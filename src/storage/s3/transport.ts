@@ -16,7 +16,7 @@ import { PluginError } from '../../protocol/errors.js';
 import { THROTTLE_SLICE, type Throttle } from '../throttle.js';
 import { DirectGetter, type DirectResponse } from './direct.js';
 import type { Target } from './endpoint.js';
-import { describeNetworkError, NetworkError } from './network.js';
+import { connectTimedOut, describeNetworkError, requestTimedOut } from './network.js';
 
 export interface HttpRequest {
   method: string;
@@ -112,12 +112,12 @@ export class Transport {
       r.on('close', () => signal?.removeEventListener('abort', onAbort));
       r.on('error', (err: NodeJS.ErrnoException) => fail(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target)));
       r.setTimeout(this.requestTimeoutMs, () =>
-        r.destroy(new NetworkError(`no answer from ${target.host} for ${this.requestTimeoutMs / 1000} s`, 'RequestTimeout')),
+        r.destroy(requestTimedOut(target.host, this.requestTimeoutMs)),
       );
       r.on('socket', socket => {
         if (!socket.connecting) return;
         const timer = setTimeout(
-          () => r.destroy(new NetworkError(`connecting to ${target.host} timed out after ${this.connectTimeoutMs / 1000} s`, 'ConnectTimeout')),
+          () => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs)),
           this.connectTimeoutMs,
         );
         socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
