@@ -309,18 +309,23 @@ export class DirectResponse implements Reader {
       this.keepAlive = head.keepAlive;
       this.remaining = head.contentLength;
       if (rest.length) this.addEarly(Buffer.from(rest));
-      if (this.remaining === 0) this.done();
+      if (this.remaining === 0 && !this.failure) this.done();
       ready.resolve();
       return;
     }
   }
 
-  /** Keeps body bytes that came before a buffer waits for them; bytes past the body are cut off. */
+  /**
+   * Keeps body bytes that came before a buffer waits for them. Bytes past the body's end in the
+   * same read fail the answer, as node:http's parser fails it: the server is out of step, and its
+   * Content-Length may be what is wrong. None of them is delivered.
+   */
   private addEarly(bytes: Buffer): void {
-    const held = this.early?.length ?? 0;
-    const room = this.remaining - held;
+    const room = this.remaining - (this.early?.length ?? 0);
     if (bytes.length > room) {
-      this.keepAlive = false; // the server sent more than its answer: this socket is out of step
+      this.keepAlive = false;
+      this.failure ??= new NetworkError('the server sent more bytes than its answer announced', 'EPROTO');
+      this.conn.socket.destroy(this.failure);
       bytes = bytes.subarray(0, room);
     }
     if (bytes.length) this.early = this.early ? Buffer.concat([this.early, bytes]) : bytes;
@@ -383,7 +388,8 @@ export class DirectResponse implements Reader {
       this.dest = undefined;
       this.watch.stop();
     }
-    const error = d.pos < d.end ? (this.failure ?? new NetworkError('the connection ended early', 'ECONNRESET')) : undefined;
+    // A failure is set only before the body was whole: even a full buffer is then no success.
+    const error = this.failure ?? (d.pos < d.end ? new NetworkError('the connection ended early', 'ECONNRESET') : undefined);
     return { filled: d.pos, crc: d.crc, error };
   }
 
