@@ -47,6 +47,19 @@ function trustedCas(config: PluginConfig): string[] | undefined {
   return [...defaults, pem];
 }
 
+/** Resolves when `r` can take more, or is closed; leaves no listener behind (a body has thousands of slices). */
+function drained(r: ClientRequest): Promise<void> {
+  return new Promise<void>(resolve => {
+    const done = () => {
+      r.off('drain', done);
+      r.off('close', done);
+      resolve();
+    };
+    r.on('drain', done);
+    r.on('close', done);
+  });
+}
+
 export class Transport {
   private constructor(
     private readonly http: HttpAgent,
@@ -194,7 +207,7 @@ export class Transport {
       const slice = body.subarray(offset, offset + THROTTLE_SLICE);
       await req.throttle?.take(slice.length, req.signal);
       if (r.destroyed) return;
-      if (!r.write(slice)) await new Promise<void>(resolve => r.once('drain', resolve).once('close', resolve));
+      if (!r.write(slice)) await drained(r);
     }
     r.end();
   }
