@@ -59,7 +59,7 @@ for (const [path, extra] of [
 }
 
 test('a normal transfer under the same limit is unaffected, with or without a bandwidth limit', async () => {
-  for (const extra of [{}, { restore_max_bandwidth: '2MB/s' }]) {
+  for (const extra of [{}, { restore_max_bandwidth: '2MB/s' }] as Array<Record<string, string>>) {
     const cfg = env.writeConfig(testOptions(s3, BUCKET, FOLDER, { ...LIMIT, ...extra }), 'direct.yaml');
     const r = await env.run(['restore_data', cfg, env.backupPath(TS, FILE)]);
     assert.equal(r.code, 0, r.stderr);

@@ -61,6 +61,7 @@ FRAMINGS.forEach((framing, n) => {
         assert.ok(down.stdout.equals(data), `${file} restored exactly`);
       }
       assert.ok((proxy.answers.get(200) ?? 0) + (proxy.answers.get(206) ?? 0) > 0, 'the answers went through the persona');
+      assert.equal(proxy.reused, 0, 'no request on a connection an HTTP/1.0 answer ended');
     });
 
     test('restore_data_subset: ranges across parts', async () => {
@@ -95,6 +96,7 @@ FRAMINGS.forEach((framing, n) => {
       const del = await env.run(['delete_backup', cfg, ts]);
       assert.equal(del.code, 0, del.stderr);
       assert.deepEqual(await s3.listKeys(BUCKET, keyOf('')), []);
+      assert.equal(proxy.reused, 0, 'no request on a connection an HTTP/1.0 answer ended');
     });
   });
 });

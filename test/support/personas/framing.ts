@@ -8,8 +8,10 @@
  *   sizes, as S3 gateways that transform objects and re-chunking proxies send it;
  * - `continue`: each final answer comes after a `100 Continue` interim answer,
  *   whether the client asked for one or not;
- * - `http10`: `HTTP/1.0` answers with `Connection: close`, bodies without a
- *   length (read until the connection closes), the connection closed after each.
+ * - `http10`: `HTTP/1.0` answers, alternately with `Connection: close` and
+ *   without (HTTP/1.0 closes either way), and with a Content-Length and without
+ *   one (read until the connection closes); the connection is closed after each,
+ *   and a request a client sends on it anyway is counted in `reused`.
  *
  * Requests pass through unchanged (names, case, order, Host: the signature
  * covers them). s3rver never checks SigV4 signatures; with `verifySignatures`
@@ -30,20 +32,27 @@ export interface FramingProxy {
   endpoint: string;
   /** Answers sent, by status. */
   answers: Map<number, number>;
+  /** Requests sent on a connection after an HTTP/1.0 answer had ended it (http10). */
+  readonly reused: number;
   stop(): Promise<void>;
 }
 
 /** Hop-by-hop headers and the framing ones this proxy sets itself. */
 const FRAMING_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
+/** Bytes of what @smithy/signature-v4 hands a hash (strings, views, ArrayBuffers). */
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+const bytesOf = (d: SourceData) =>
+  typeof d === 'string' ? Buffer.from(d) : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d);
+
 /** node:crypto in the shape @smithy/signature-v4 takes (an HMAC when given a secret). */
 class Sha256 {
   private readonly hash;
-  constructor(secret?: string | Uint8Array) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(secret?: SourceData) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytesOf(secret));
   }
-  update(data: string | Uint8Array): void {
-    this.hash.update(data);
+  update(data: SourceData): void {
+    this.hash.update(bytesOf(data));
   }
   async digest(): Promise<Uint8Array> {
     return this.hash.digest();
@@ -91,6 +100,10 @@ export async function startFramingProxy(target: string, framing: Framing, opts: 
   const sockets = new Set<Socket>();
   const answers = new Map<number, number>();
   let chunkSeed = 1;
+  let http10Answers = 0;
+  /** Connections an HTTP/1.0 answer ended; a request on one of them is counted in `reused`. */
+  const answered = new WeakSet<Socket>();
+  const state = { reused: 0 };
 
   /** Writes an answer (status, headers from upstream, body from a stream or a buffer) in the persona's framing. */
   function send(req: IncomingMessage, res: ServerResponse, status: number, message: string, rawHeaders: string[], body: AsyncIterable<Buffer> | Buffer): void {
@@ -103,14 +116,25 @@ export async function startFramingProxy(target: string, framing: Framing, opts: 
     const chunks = Buffer.isBuffer(body) ? [body] : body;
 
     if (framing === 'http10') {
+      // Alternately with and without Content-Length, and with and without `Connection: close`
+      // (HTTP/1.0 closes either way): the connection ends after the answer.
+      const n = http10Answers++;
+      const upstreamLength = rawHeaders.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'content-length');
+      const withLength = !bodyless && n % 2 === 0 && upstreamLength >= 0;
+      if (withLength) headers.push('Content-Length', rawHeaders[upstreamLength + 1]!);
       const socket = req.socket;
       let head = `HTTP/1.0 ${status} ${message}\r\n`;
       for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-      head += 'Connection: close\r\n\r\n';
+      if ((n >> 1) % 2 === 0) head += 'Connection: close\r\n';
+      head += '\r\n';
       void (async () => {
         socket.write(head, 'latin1');
         if (!bodyless) for await (const c of chunks) if (!socket.write(c)) await new Promise(r => socket.once('drain', r));
-        socket.end();
+        answered.add(socket);
+        // A framed body ends without the close: wait a moment, so a client that sends
+        // another request on this connection is seen doing it (counted in `reused`).
+        if (withLength || bodyless) setTimeout(() => socket.end(), 100).unref();
+        else socket.end();
       })().catch(() => socket.destroy());
       return;
     }
@@ -149,6 +173,11 @@ export async function startFramingProxy(target: string, framing: Framing, opts: 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     req.on('error', () => {});
     res.on('error', () => {});
+    if (answered.has(req.socket)) {
+      state.reused++;
+      req.socket.destroy();
+      return;
+    }
     if (opts.verifySignatures && !(await signatureMatches(req))) {
       req.resume();
       await new Promise(r => (req.complete ? r(undefined) : req.once('end', r)));
@@ -188,6 +217,9 @@ export async function startFramingProxy(target: string, framing: Framing, opts: 
   return {
     endpoint: `http://127.0.0.1:${port}`,
     answers,
+    get reused() {
+      return state.reused;
+    },
     async stop() {
       const closed = new Promise<void>(resolve => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
