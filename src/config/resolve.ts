@@ -12,6 +12,8 @@ import type { KeyLines, Problem } from './yaml.js';
 /** Limits of connect_timeout and request_timeout, in milliseconds. */
 const CONNECT_TIMEOUT_MS = [100, 10 * 60_000] as const;
 const REQUEST_TIMEOUT_MS = [1000, 60 * 60_000] as const;
+/** Limits of low_speed_time, in milliseconds. */
+const LOW_SPEED_TIME_MS = [1000, 60 * 60_000] as const;
 /** Slowest bandwidth limit: anything lower is most likely a missing unit (`64` meaning 64KB/s). */
 const MIN_BANDWIDTH = 64 * 1024;
 
@@ -84,6 +86,8 @@ export function resolveConfig(
     maxRetries: count('max_retries'),
     connectTimeoutMs: timeout('connect_timeout', CONNECT_TIMEOUT_MS),
     requestTimeoutMs: timeout('request_timeout', REQUEST_TIMEOUT_MS),
+    lowSpeedLimit: amount('low_speed_limit', parseRate, () => undefined),
+    lowSpeedTimeMs: timeout('low_speed_time', LOW_SPEED_TIME_MS),
     forcePathStyle: value('force_path_style') === 'on',
     backupMaxBandwidth: bandwidth('backup_max_bandwidth'),
     restoreMaxBandwidth: bandwidth('restore_max_bandwidth'),

@@ -32,6 +32,12 @@ export interface PluginConfig {
   connectTimeoutMs: number;
   /** Milliseconds a request may go without any byte moving either way before it is abandoned and retried. */
   requestTimeoutMs: number;
+  /**
+   * The low-speed limit: a transfer moving fewer than lowSpeedLimit bytes a second on average
+   * over lowSpeedTimeMs is abandoned and retried; 0 turns it off.
+   */
+  lowSpeedLimit: number;
+  lowSpeedTimeMs: number;
   /** PEM file of certificate authorities trusted for https endpoints (in addition to Node's own). */
   caBundle?: string;
   /** `server_side_encryption`: SSE-S3 (AES256) or SSE-KMS (aws:kms). */

@@ -8,6 +8,19 @@
  * (docs/performance.md). Used for http and https endpoints without a proxy;
  * everything else goes through node:http(s) (transport.ts).
  *
+ * Strict: this reader takes only answers it can read exactly, an HTTP/1.1
+ * 200 or 206 whose body is framed by one numeric Content-Length (agreeing with
+ * its Content-Range), with no Transfer-Encoding and no Content-Encoding. It
+ * skips 1xx interim answers, delivers no byte past Content-Length, and keeps
+ * a socket only when the answer allows it. Any other final answer (every error
+ * answer among them) is refused with DirectFallback before a byte of its body
+ * is taken, and Transport sends that request again through node:http, which
+ * reads every framing HTTP allows and keeps error codes and messages intact.
+ * Sending again, rather than handing the bytes received to node:http's parser
+ * through `http.request({ createConnection })`, keeps to what every runtime's
+ * node:http does the same way (Bun's long ignored createConnection); it costs
+ * one more request only on answers that are errors or oddly framed.
+ *
  * Requests are never pipelined: a socket carries one exchange at a time, and
  * goes back to the idle list only once its answer was read to the end.
  */
@@ -15,6 +28,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { crc32 } from '../crc32.js';
 import type { Target } from './endpoint.js';
+import { LowSpeedWatch, lowSpeedError, type LowSpeedLimit } from './lowspeed.js';
 import { connectTimedOut, describeNetworkError, NetworkError, requestTimedOut } from './network.js';
 
 /** Where reads land while no body buffer is waiting (the status line and headers, stray bytes). */
@@ -90,16 +104,89 @@ class Connection {
   }
 }
 
+/**
+ * The answer was not one the direct reader reads exactly (`reason` says why): the request goes
+ * again through node:http. Thrown before any body byte was taken; the socket is closed.
+ */
+export class DirectFallback extends Error {
+  constructor(readonly reason: string) {
+    super(`the direct GET path does not read this answer: ${reason}`);
+    this.name = 'DirectFallback';
+  }
+}
+
+/** A header field as RFC 9110 allows it: a token, a colon, a value (no obs-fold, no space before the colon). */
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: (.*))?$/;
+/** Headers whose second copy would make the framing ambiguous. */
+const SINGLE = new Set(['content-length', 'content-range', 'transfer-encoding', 'content-encoding']);
+
+interface Head {
+  statusCode: number;
+  statusMessage: string;
+  headers: Record<string, string>;
+  /** Why this reader does not take the answer, if it does not. */
+  refuse?: string;
+  contentLength: number;
+  keepAlive: boolean;
+}
+
+/** Parses a status line and headers (without the blank line); throws a NetworkError if it is not HTTP at all. */
+function parseHead(text: string): Head {
+  const lines = text.split('\r\n');
+  const status = STATUS_LINE.exec(lines[0] ?? '');
+  if (!status) throw new NetworkError(`not an HTTP answer: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`, 'EPROTO');
+  const head: Head = {
+    statusCode: Number(status[3]),
+    statusMessage: status[4] ?? '',
+    headers: {},
+    contentLength: 0,
+    keepAlive: true,
+  };
+  const refuse = (why: string) => (head.refuse ??= why);
+  if (status[1] !== '1' || status[2] !== '1') refuse(`HTTP/${status[1]}.${status[2]}`);
+  for (const line of lines.slice(1)) {
+    const field = HEADER_LINE.exec(line);
+    if (!field) {
+      refuse(`a header line ${JSON.stringify(line.slice(0, 40))}`);
+      continue;
+    }
+    const name = field[1]!.toLowerCase();
+    const value = field[2]!;
+    if (head.headers[name] !== undefined) {
+      if (SINGLE.has(name)) refuse(`${name} twice`);
+      head.headers[name] += `, ${value}`;
+    } else {
+      head.headers[name] = value;
+    }
+  }
+  const h = head.headers;
+  if (h.connection?.split(',').some(t => t.trim().toLowerCase() === 'close')) head.keepAlive = false;
+  if (head.statusCode !== 200 && head.statusCode !== 206) refuse(`status ${head.statusCode}`);
+  if (h['transfer-encoding'] !== undefined) refuse(`Transfer-Encoding: ${h['transfer-encoding']}`);
+  if (h['content-encoding'] !== undefined) refuse(`Content-Encoding: ${h['content-encoding']}`);
+  const length = h['content-length'];
+  if (length === undefined || !/^\d{1,15}$/.test(length)) refuse(`Content-Length: ${length ?? 'none'}`);
+  else head.contentLength = Number(length);
+  const range = h['content-range'];
+  if (range !== undefined) {
+    const r = /^bytes (\d{1,15})-(\d{1,15})\/(\d{1,15}|\*)$/.exec(range);
+    if (!r || Number(r[2]) - Number(r[1]) + 1 !== head.contentLength) refuse(`Content-Range: ${range} with Content-Length: ${length}`);
+  } else if (head.statusCode === 206) {
+    refuse('206 without Content-Range');
+  }
+  return head;
+}
+
 /** An answer whose status line and headers have arrived; its body is read on demand. */
 export class DirectResponse implements Reader {
   statusCode = 0;
   statusMessage = '';
-  readonly headers: Record<string, string> = {};
-  /** Body bytes still to come; undefined when the answer did not say (it is then read until close). */
-  private remaining: number | undefined;
+  headers: Record<string, string> = {};
+  /** Body bytes still to come (the early ones included). */
+  private remaining = 0;
   private head: Buffer[] = [];
-  private headBytes = 0;
-  /** Body bytes that arrived with the headers (or in the scratch buffer). */
+  /** Body bytes that arrived with the headers (or in the scratch buffer), never more than `remaining`. */
   private early: Buffer | undefined;
   private dest: { into: Buffer; pos: number; end: number; crc: number } | undefined;
   private wake: (() => void) | undefined;
@@ -108,14 +195,24 @@ export class DirectResponse implements Reader {
   private keepAlive = true;
   private finished = false;
   private unlisten: (() => void) | undefined;
+  /** Answer bytes received, for the low-speed limit. */
+  private received = 0;
+  private readonly watch: LowSpeedWatch;
 
   constructor(
     private readonly conn: Connection,
     private readonly release: (c: Connection) => void,
     private readonly timeoutMs: number,
-  ) {}
+    lowSpeed: LowSpeedLimit,
+  ) {
+    this.watch = new LowSpeedWatch(
+      lowSpeed,
+      () => this.received,
+      () => conn.socket.destroy(lowSpeedError(conn.host, lowSpeed)),
+    );
+  }
 
-  /** Sends the request and resolves once the answer's headers are in. */
+  /** Sends the request and resolves once the final answer's headers are in. */
   start(request: string, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.headersReady = { resolve, reject };
@@ -136,37 +233,34 @@ export class DirectResponse implements Reader {
 
   buffer(): Uint8Array {
     const d = this.dest;
-    if (d && !this.early && d.pos < d.end) return d.into.subarray(d.pos, d.end);
+    // Never more room than the body has bytes left: a read cannot run past Content-Length.
+    if (d && !this.early && d.pos < d.end) return d.into.subarray(d.pos, Math.min(d.end, d.pos + this.remaining));
     return this.conn.scratch;
   }
 
   onData(n: number, buf: Uint8Array): boolean {
+    this.received += n;
     const d = this.dest;
     if (d && buf.buffer === d.into.buffer && buf.byteOffset === d.into.byteOffset + d.pos) {
       d.crc = crc32(d.into.subarray(d.pos, d.pos + n), d.crc);
       d.pos += n;
       this.consumed(n);
     } else if (this.headersReady) {
+      this.watch.start();
       this.takeHead(Buffer.from(buf.subarray(0, n)));
     } else {
-      const copy = Buffer.from(buf.subarray(0, n));
-      this.early = this.early ? Buffer.concat([this.early, copy]) : copy;
+      this.addEarly(Buffer.from(buf.subarray(0, n)));
       this.drainEarly();
     }
     this.wake?.();
     // Read on while the headers are incomplete or a buffer waits for body bytes.
-    return this.headersReady !== undefined || (this.dest !== undefined && this.dest.pos < this.dest.end && !this.early);
+    return this.headersReady !== undefined || (this.dest !== undefined && this.dest.pos < this.dest.end && !this.early && !this.finished);
   }
 
   onClose(err: Error): void {
     this.unlisten?.();
-    if (this.remaining === undefined && !this.headersReady && !this.failure) {
-      // A body without a length ends with the connection.
-      this.finished = true;
-      this.keepAlive = false;
-    } else if (!this.finished) {
-      this.failure ??= err;
-    }
+    this.watch.stop();
+    if (!this.finished) this.failure ??= err;
     const ready = this.headersReady;
     this.headersReady = undefined;
     ready?.reject(err);
@@ -175,49 +269,69 @@ export class DirectResponse implements Reader {
 
   private takeHead(chunk: Buffer): void {
     this.head.push(chunk);
-    this.headBytes += chunk.length;
-    const all = Buffer.concat(this.head);
-    const end = all.indexOf('\r\n\r\n');
-    if (end < 0) {
-      if (this.headBytes > MAX_HEAD) this.conn.socket.destroy(new NetworkError('the answer\'s headers are too long', 'EPROTO'));
+    let all = Buffer.concat(this.head);
+    this.head = [all];
+    for (;;) {
+      const end = all.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (all.length > MAX_HEAD) this.conn.socket.destroy(new NetworkError("the answer's headers are too long", 'EPROTO'));
+        return;
+      }
+      let head: Head;
+      try {
+        head = parseHead(all.subarray(0, end).toString('latin1'));
+      } catch (err) {
+        this.conn.socket.destroy(err as Error);
+        return;
+      }
+      const rest = all.subarray(end + 4);
+      // 1xx interim answers (100 Continue, 103 Early Hints) have no body: the final answer follows.
+      if (head.statusCode >= 100 && head.statusCode < 200 && head.statusCode !== 101) {
+        all = rest;
+        this.head = [all];
+        continue;
+      }
+      this.head = [];
+      const ready = this.headersReady!;
+      this.headersReady = undefined;
+      this.watch.stop();
+      if (head.refuse) {
+        this.finished = true;
+        this.unlisten?.();
+        this.conn.reader = undefined;
+        this.conn.socket.destroy();
+        ready.reject(new DirectFallback(head.refuse));
+        return;
+      }
+      this.statusCode = head.statusCode;
+      this.statusMessage = head.statusMessage;
+      this.headers = head.headers;
+      this.keepAlive = head.keepAlive;
+      this.remaining = head.contentLength;
+      if (rest.length) this.addEarly(Buffer.from(rest));
+      if (this.remaining === 0 && !this.failure) this.done();
+      ready.resolve();
       return;
     }
-    this.head = [];
-    const lines = all.subarray(0, end).toString('latin1').split('\r\n');
-    const status = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(lines[0] ?? '');
-    if (!status) {
-      this.conn.socket.destroy(new NetworkError(`not an HTTP answer: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`, 'EPROTO'));
-      return;
-    }
-    this.statusCode = Number(status[1]);
-    this.statusMessage = status[2] ?? '';
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon > 0) this.headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    const length = this.headers['content-length'];
-    this.remaining = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
-    if (this.headers['transfer-encoding'] || this.remaining === undefined) this.keepAlive = false;
-    if (this.headers.connection?.toLowerCase() === 'close') this.keepAlive = false;
-    if (this.headers['transfer-encoding']) this.remaining = 0; // chunked bodies are not read here: dropped with the socket
-    const rest = all.subarray(end + 4);
-    if (rest.length) this.early = Buffer.from(rest);
-    this.clampEarly();
-    const ready = this.headersReady!;
-    this.headersReady = undefined;
-    if (this.remaining === 0) this.done();
-    ready.resolve();
   }
 
-  /** Bytes beyond the announced body are a protocol error. */
-  private clampEarly(): void {
-    if (this.early && this.remaining !== undefined && this.early.length > this.remaining) {
-      this.conn.socket.destroy(new NetworkError('the server sent more bytes than its answer announced', 'EPROTO'));
+  /**
+   * Keeps body bytes that came before a buffer waits for them. Bytes past the body's end in the
+   * same read fail the answer, as node:http's parser fails it: the server is out of step, and its
+   * Content-Length may be what is wrong. None of them is delivered.
+   */
+  private addEarly(bytes: Buffer): void {
+    const room = this.remaining - (this.early?.length ?? 0);
+    if (bytes.length > room) {
+      this.keepAlive = false;
+      this.failure ??= new NetworkError('the server sent more bytes than its answer announced', 'EPROTO');
+      this.conn.socket.destroy(this.failure);
+      bytes = bytes.subarray(0, room);
     }
+    if (bytes.length) this.early = this.early ? Buffer.concat([this.early, bytes]) : bytes;
   }
 
   private consumed(n: number): void {
-    if (this.remaining === undefined) return;
     this.remaining -= n;
     if (this.remaining === 0) this.done();
   }
@@ -238,9 +352,10 @@ export class DirectResponse implements Reader {
     if (this.finished) return;
     this.finished = true;
     this.unlisten?.();
+    this.watch.stop();
     const socket = this.conn.socket;
-    if (this.keepAlive && !this.early && !this.conn.closed) {
-      this.conn.reader = undefined;
+    this.conn.reader = undefined;
+    if (this.keepAlive && !this.conn.closed) {
       this.conn.onTimeout = () => socket.destroy();
       socket.setTimeout(IDLE_MS);
       this.release(this.conn);
@@ -248,7 +363,6 @@ export class DirectResponse implements Reader {
       // the body has returned (it stops reading when its callback says so).
       setImmediate(() => this.conn.reader === undefined && this.conn.resume());
     } else {
-      this.conn.reader = undefined;
       socket.destroy();
     }
   }
@@ -262,32 +376,31 @@ export class DirectResponse implements Reader {
     this.dest = d;
     try {
       this.drainEarly();
-      while (d.pos < d.end && !this.failure && !(this.finished && !this.early)) {
+      if (d.pos < d.end && !this.finished) this.watch.start();
+      while (d.pos < d.end && !this.failure && !this.finished) {
         await new Promise<void>(resolve => {
           this.wake = resolve;
-          if (!this.finished) this.conn.resume();
+          this.conn.resume();
         });
         this.wake = undefined;
       }
     } finally {
       this.dest = undefined;
+      this.watch.stop();
     }
-    const error = d.pos < d.end ? (this.failure ?? new NetworkError('the connection ended early', 'ECONNRESET')) : undefined;
+    // A failure is set only before the body was whole: even a full buffer is then no success.
+    const error = this.failure ?? (d.pos < d.end ? new NetworkError('the connection ended early', 'ECONNRESET') : undefined);
     return { filled: d.pos, crc: d.crc, error };
   }
 
-  /** The body in chunks (error answers, and readers that want a stream). */
+  /** The body in chunks (for readers that want a stream). */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
     try {
-      for (;;) {
-        if (this.failure) throw this.failure;
-        // `remaining` counts the early bytes too: they are body bytes not yet handed out.
-        const size = this.remaining === undefined ? (this.early?.length ?? SCRATCH) : Math.min(this.remaining, 1 << 20);
-        if (size === 0 || (this.finished && !this.early)) return;
-        const buf = Buffer.allocUnsafe(size);
+      while (this.remaining > 0 && !this.finished) {
+        const buf = Buffer.allocUnsafe(Math.min(this.remaining, 1 << 20));
         const got = await this.fill(buf, 0, buf.length, 0);
         if (got.filled > 0) yield buf.subarray(0, got.filled);
-        if (got.error && !(this.finished && this.remaining === undefined)) throw got.error;
+        if (got.error) throw got.error;
       }
     } finally {
       if (!this.finished) this.destroy();
@@ -299,6 +412,7 @@ export class DirectResponse implements Reader {
     if (this.finished) return;
     this.finished = true;
     this.unlisten?.();
+    this.watch.stop();
     this.failure ??= new NetworkError('the answer was dropped', 'ECONNRESET');
     this.conn.reader = undefined;
     this.conn.socket.destroy();
@@ -324,9 +438,13 @@ export class DirectGetter {
     private readonly connectTimeoutMs: number,
     private readonly requestTimeoutMs: number,
     private readonly ca?: string[],
+    private readonly lowSpeed: LowSpeedLimit = { bytesPerSecond: 0, timeMs: 0 },
   ) {}
 
-  /** Sends a GET (head of the request already signed) and resolves with the answer's headers in. */
+  /**
+   * Sends a GET (head of the request already signed) and resolves with the answer's headers in;
+   * rejects with DirectFallback for an answer to be read by node:http instead.
+   */
   async get(target: Target, pathAndQuery: string, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
     signal?.throwIfAborted();
     const key = `${target.hostname}:${target.port}`;
@@ -334,7 +452,7 @@ export class DirectGetter {
     let request = `GET ${pathAndQuery} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
     request += '\r\n';
-    const res = new DirectResponse(conn, c => this.park(c), this.requestTimeoutMs);
+    const res = new DirectResponse(conn, c => this.park(c), this.requestTimeoutMs, this.lowSpeed);
     try {
       await res.start(request, signal);
     } catch (err) {

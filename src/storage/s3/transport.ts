@@ -9,13 +9,14 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { PluginConfig } from '../../config/types.js';
 import { PluginError } from '../../protocol/errors.js';
 import { THROTTLE_SLICE, type Throttle } from '../throttle.js';
-import { DirectGetter, type DirectResponse } from './direct.js';
+import { DirectFallback, DirectGetter, type DirectResponse } from './direct.js';
 import type { Target } from './endpoint.js';
+import { LowSpeedWatch, lowSpeedError, type LowSpeedLimit } from './lowspeed.js';
 import { connectTimedOut, describeNetworkError, requestTimedOut } from './network.js';
 
 export interface HttpRequest {
@@ -46,6 +47,19 @@ function trustedCas(config: PluginConfig): string[] | undefined {
   return [...defaults, pem];
 }
 
+/** Resolves when `r` can take more, or is closed; leaves no listener behind (a body has thousands of slices). */
+function drained(r: ClientRequest): Promise<void> {
+  return new Promise<void>(resolve => {
+    const done = () => {
+      r.off('drain', done);
+      r.off('close', done);
+      resolve();
+    };
+    r.on('drain', done);
+    r.on('close', done);
+  });
+}
+
 export class Transport {
   private constructor(
     private readonly http: HttpAgent,
@@ -54,6 +68,7 @@ export class Transport {
     private readonly requestTimeoutMs: number,
     /** GETs without a proxy, read straight into their buffers (direct.ts). */
     private readonly direct: DirectGetter | undefined,
+    private readonly lowSpeed: LowSpeedLimit,
   ) {}
 
   /** Whether GETs can go through sendDirect() (not through a proxy). */
@@ -61,10 +76,19 @@ export class Transport {
     return this.direct !== undefined;
   }
 
-  /** A GET whose body the caller reads into its own buffers (DirectResponse.fill). */
-  sendDirect(req: HttpRequest, queryString: string): Promise<DirectResponse> {
+  /**
+   * A GET whose body the caller reads into its own buffers (DirectResponse.fill); an answer the
+   * direct reader does not read exactly (an error, chunked, HTTP/1.0, ...) is asked for again
+   * through node:http, which reads it whole.
+   */
+  async sendDirect(req: HttpRequest, queryString: string): Promise<DirectResponse | IncomingMessage> {
     const { target } = req;
-    return this.direct!.get(target, queryString ? `${target.path}?${queryString}` : target.path, req.headers, req.signal);
+    try {
+      return await this.direct!.get(target, queryString ? `${target.path}?${queryString}` : target.path, req.headers, req.signal);
+    } catch (err) {
+      if (!(err instanceof DirectFallback)) throw err;
+      return this.send(req, queryString);
+    }
   }
 
   static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
@@ -81,8 +105,9 @@ export class Transport {
       http = new HttpProxyAgent(config.httpProxy, options);
       https = new HttpsProxyAgent(config.httpProxy, options);
     }
-    const direct = config.httpProxy ? undefined : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs, ca);
-    return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs, direct);
+    const lowSpeed = { bytesPerSecond: config.lowSpeedLimit, timeMs: config.lowSpeedTimeMs };
+    const direct = config.httpProxy ? undefined : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs, ca, lowSpeed);
+    return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs, direct, lowSpeed);
   }
 
   send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
@@ -127,21 +152,62 @@ export class Transport {
         settled = true;
         resolve(res);
       });
+      this.watchSpeed(r, target);
       this.writeBody(r, req).catch(err => r.destroy(err as Error));
     });
   }
 
+  /**
+   * The low-speed limit on a node:http exchange, from the socket's counters: bytes whose write
+   * completed while the body goes out, bytes read from the answer's head to its end. Not while
+   * the answer's reader holds bytes it has not taken (the slowness is then ours).
+   */
+  private watchSpeed(r: ClientRequest, target: Target): void {
+    let socket: Socket | undefined;
+    let answer: IncomingMessage | undefined;
+    const moved = () => (socket ? socket.bytesRead + socket.bytesWritten - socket.writableLength : 0);
+    const held = () => (answer?.readableLength ?? 0) > 0;
+    // Cut mid-answer, the answer's reader gets this error itself (not node:http's "aborted").
+    const slow = () => {
+      const err = lowSpeedError(target.host, this.lowSpeed);
+      if (answer) answer.destroy(err);
+      else r.destroy(err);
+    };
+    const watch = new LowSpeedWatch(this.lowSpeed, moved, slow, held);
+    if (!watch.enabled) return;
+    let sent = false;
+    const hasBody = Number(r.getHeader('content-length') ?? 0) > 0;
+    r.on('socket', s => {
+      socket = s;
+      if (!hasBody) return;
+      if (!s.connecting) watch.start();
+      else s.once(target.https ? 'secureConnect' : 'connect', () => !sent && watch.start());
+    });
+    r.on('finish', () => {
+      sent = true;
+      watch.stop();
+    });
+    r.on('response', res => {
+      answer = res;
+      watch.start();
+      res.on('close', () => watch.stop());
+    });
+    r.on('close', () => watch.stop());
+  }
+
   private async writeBody(r: ClientRequest, req: HttpRequest): Promise<void> {
     const body = req.body;
-    if (!body || body.length === 0 || !req.throttle) {
+    // Under the low-speed limit, a large body goes in slices, so that its progress shows.
+    const sliced = req.throttle || (this.lowSpeed.bytesPerSecond > 0 && (body?.length ?? 0) > THROTTLE_SLICE);
+    if (!body || body.length === 0 || !sliced) {
       r.end(body);
       return;
     }
     for (let offset = 0; offset < body.length; offset += THROTTLE_SLICE) {
       const slice = body.subarray(offset, offset + THROTTLE_SLICE);
-      await req.throttle.take(slice.length, req.signal);
+      await req.throttle?.take(slice.length, req.signal);
       if (r.destroyed) return;
-      if (!r.write(slice)) await new Promise<void>(resolve => r.once('drain', resolve).once('close', resolve));
+      if (!r.write(slice)) await drained(r);
     }
     r.end();
   }
