@@ -73,13 +73,13 @@ export class ChecksumPolicy {
 
   ignored(operation: string): void {
     if (this.state === 'refused' || this.state === 'ignored') return;
-    log.info(`checksums: the server did not echo the CRC-32 sent with ${operation}, so it does not validate it; uploads carry Content-MD5 instead`);
+    log.verbose(`checksums: the server did not echo the CRC-32 sent with ${operation}, so it does not validate it; uploads carry Content-MD5 instead`);
     this.state = 'ignored';
   }
 
   refused(operation: string, why: string): void {
     if (this.state !== 'refused') {
-      log.info(`checksums: the server refused the flexible-checksum headers of ${operation} (${why}); sending it again without them, and no later request carries them: uploads carry Content-MD5 instead`);
+      log.verbose(`checksums: the server refused the flexible-checksum headers of ${operation} (${why}); sending it again without them, and no later request carries them: uploads carry Content-MD5 instead`);
     }
     this.state = 'refused';
   }

@@ -510,7 +510,7 @@ export class S3Store implements ObjectStore {
           if (head && head.crc32 === crc32) return;
         }
         if (fullObject && this.checksums.mayFallBack && isChecksumRefusal(err, true)) {
-          log.info(
+          log.verbose(
             `checksums: the server refused the full-object CRC-32 of CompleteMultipartUpload (${this.describeStoreError(err)}); completing without it (each part was checked on its way)`,
           );
           this.checksums.fullObjectRefused = true;
@@ -601,7 +601,7 @@ export class S3Store implements ObjectStore {
         if (err instanceof NotFoundError && err.code === 'NoSuchKey') return undefined;
         // B2 refuses x-amz-checksum-mode (400, and a HEAD's answer has no body to say why).
         if (!checksumMode || !isChecksumRefusal(err)) throw err;
-        log.info(`checksums: the server refused x-amz-checksum-mode on HeadObject (${this.describeStoreError(err)}); asking again without it, and no later HEAD asks`);
+        log.verbose(`checksums: the server refused x-amz-checksum-mode on HeadObject (${this.describeStoreError(err)}); asking again without it, and no later HEAD asks`);
         this.checksums.headModeRefused = true;
         checksumMode = false;
       }
