@@ -3,7 +3,7 @@
  * out or empty, sizes and rates in bytes, durations in milliseconds, and the range checks a
  * pattern can't express.
  */
-import type { LoggerVerbosity, PluginConfig } from './types.js';
+import type { ChecksumMode, LoggerVerbosity, PluginConfig } from './types.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../storage/store.js';
 import { formatMilliseconds, formatRate, formatSize, parseDuration, parseRate, parseSize } from './size.js';
 import { got, meta, optionAt } from './validate.js';
@@ -89,6 +89,7 @@ export function resolveConfig(
     lowSpeedLimit: amount('low_speed_limit', parseRate, () => undefined),
     lowSpeedTimeMs: timeout('low_speed_time', LOW_SPEED_TIME_MS),
     forcePathStyle: value('force_path_style') === 'on',
+    checksums: value('checksums') as ChecksumMode,
     backupMaxBandwidth: bandwidth('backup_max_bandwidth'),
     restoreMaxBandwidth: bandwidth('restore_max_bandwidth'),
   };

@@ -2,6 +2,8 @@
 
 export type LoggerVerbosity = 'error' | 'info' | 'verbose' | 'debug';
 
+export type ChecksumMode = 'auto' | 'crc32' | 'md5' | 'off';
+
 export interface PluginConfig {
   /** Path of the config file this came from (for messages). */
   configPath: string;
@@ -46,6 +48,11 @@ export interface PluginConfig {
   sseKmsKeyId?: string;
   /** x-amz-storage-class of every object written (STANDARD_IA, GLACIER_IR, ...). */
   storageClass?: string;
+  /**
+   * How uploads are checked by the server: `auto` adapts to what it answers (S3 flexible CRC-32
+   * where validated, Content-MD5 elsewhere), `crc32` and `md5` use one kind only, `off` neither.
+   */
+  checksums: ChecksumMode;
   /** Path-style addressing (host/bucket/key), the Go plugin's only mode; off for virtual-hosted (bucket.host/key). */
   forcePathStyle: boolean;
   /** Bytes a second per process for uploads and for downloads; 0 = unlimited. */

@@ -5,12 +5,15 @@
  * request and stops output: nothing after a failed piece is written. A whole
  * object's bytes are checked against the CRC-32 stored with it.
  */
+import { createHash, type Hash } from 'node:crypto';
+import { log } from '../log/gplog.js';
 import { PluginError } from '../protocol/errors.js';
 import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
+import { partSizeIn } from './partplan.js';
 import { BufferPool } from './pool.js';
 import type { Sink } from './sink.js';
-import { MIN_PART_SIZE, type ObjectStore, type RangeResponse } from './store.js';
+import { MIN_PART_SIZE, type ObjectStore, type PartLayout, type RangeResponse } from './store.js';
 import type { TransferOptions } from './upload.js';
 
 export interface Range {
@@ -122,7 +125,8 @@ class PieceFetcher {
 
 /**
  * Fetches pieces in parallel and writes them in order; returns the bytes written and their CRC-32.
- * `first`, if given, is the answer already received for pieces[0].
+ * `first`, if given, is the answer already received for pieces[0]. `observer`, if given, is
+ * awaited before the first byte is written (fetching goes on meanwhile) and sees every byte in order.
  */
 async function fetchInOrder(
   fetcher: PieceFetcher,
@@ -130,6 +134,7 @@ async function fetchInOrder(
   sink: Sink,
   opts: TransferOptions,
   first?: RangeResponse,
+  observer?: Promise<((data: Buffer) => void) | undefined>,
 ): Promise<{ bytes: number; crc: number }> {
   const cancel = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, cancel.signal]) : cancel.signal;
@@ -153,13 +158,16 @@ async function fetchInOrder(
       pending[launched++] = settled;
     }
   };
+  let observe: ((data: Buffer) => void) | undefined;
   try {
     for (; written < pieces.length; written++) {
       launch();
+      if (written === 0) observe = await observer;
       const { data, crc: pieceCrc } = await pending[written]!;
       pending[written] = undefined;
       signal.throwIfAborted();
       crc = crc32Combine(crc, pieceCrc, data.length);
+      observe?.(data);
       await sink.write(data);
       fetcher.pool.give(data);
       bytes += data.length;
@@ -172,11 +180,66 @@ async function fetchInOrder(
 }
 
 /**
- * The whole object, verified against its stored CRC-32 when it has one. The
- * first GET asks for the first part by range and learns the size (and, for a
- * single-PUT object, the checksum) from its answer, so such an object of up to
- * one part is one request; a multipart object's checksum comes from a HEAD
- * sent alongside the GETs.
+ * The MD5 of each upload part of an object, from its bytes in order and the part layout it was
+ * uploaded with, giving the ETag S3 computes for a multipart object: the MD5 of the parts' MD5s,
+ * then `-<parts>`.
+ */
+class MultipartEtag {
+  private readonly digests: Buffer[] = [];
+  private hash: Hash = createHash('md5');
+  private partBytes = 0;
+
+  constructor(private readonly layout: PartLayout) {}
+
+  update(data: Buffer): void {
+    for (let offset = 0; offset < data.length; ) {
+      const take = Math.min(partSizeIn(this.layout, this.digests.length + 1) - this.partBytes, data.length - offset);
+      this.hash.update(data.subarray(offset, offset + take));
+      offset += take;
+      this.partBytes += take;
+      if (this.partBytes === partSizeIn(this.layout, this.digests.length + 1)) this.endPart();
+    }
+  }
+
+  private endPart(): void {
+    this.digests.push(this.hash.digest());
+    this.hash = createHash('md5');
+    this.partBytes = 0;
+  }
+
+  etag(): string {
+    if (this.partBytes > 0) this.endPart();
+    return `${createHash('md5').update(Buffer.concat(this.digests)).digest('hex')}-${this.digests.length}`;
+  }
+}
+
+/** How a restore checks the object's bytes: against a CRC-32, against its multipart ETag, or not at all (and why). */
+type Check = { crc32: number } | { etag: string; parts: MultipartEtag } | { unverified: string };
+
+const NO_CHECKSUM = 'the object carries no checksum (written by the Go plugin or by a server that keeps none)';
+
+/**
+ * Without a CRC-32, an object the plugin wrote in parts to a server that keeps no full-object
+ * checksum is checked against its ETag, recomputed from the part layout recorded with it. Not
+ * when the server encrypts it: MinIO's, and AWS's with SSE-KMS, ETags of encrypted objects are
+ * not MD5s.
+ */
+function checkWithoutCrc(first: RangeResponse): Check {
+  if (!first.partLayout) return { unverified: NO_CHECKSUM };
+  if (first.encrypted) return { unverified: 'the object carries no CRC-32, and the server encrypts it, so its ETag is not an MD5 of its bytes' };
+  if (!/^[0-9a-f]{32}-\d+$/.test(first.etag ?? '')) {
+    return { unverified: `the object carries no CRC-32, and its ETag (${first.etag ?? 'none'}) is not the MD5 of its parts' MD5s` };
+  }
+  return { etag: first.etag!, parts: new MultipartEtag(first.partLayout) };
+}
+
+/**
+ * The whole object, verified against its stored CRC-32 when it has one, or else against its
+ * multipart ETag (checkWithoutCrc); a restore that cannot verify says so in the log, with the
+ * reason. The first GET asks for the first part by range and learns the size (and, for a
+ * single-PUT object, the checksum) from its answer, so such an object of up to one part is one
+ * request; a multipart object's checksum comes from a HEAD sent alongside the GETs, whose answer
+ * is awaited before the first byte is written.
  */
 export async function downloadObject(store: ObjectStore, key: string, sink: Sink, opts: TransferOptions): Promise<number> {
   const head = await store.getRange(key, 0, opts.partSize, opts.signal);
@@ -185,21 +248,33 @@ export async function downloadObject(store: ObjectStore, key: string, sink: Sink
     head.body.destroy();
     return 0;
   }
-  let expected: Promise<number | undefined> = Promise.resolve(head.crc32);
+  let stored: Promise<number | undefined> = Promise.resolve(head.crc32);
   // No checksum in the answer: a multipart object keeps its own where only a HEAD tells. Objects
   // larger than S3's smallest part are asked about too, whatever their ETag looks like (not every
   // server marks multipart ETags with -<parts>); small ones are single PUTs (the Go plugin's).
   if (head.crc32 === undefined && (head.multipart !== false || head.size > MIN_PART_SIZE)) {
-    expected = store.headObject(key).then(h => h?.crc32);
-    expected.catch(() => {}); // awaited after the data; a failed HEAD must not be "unhandled" meanwhile
+    stored = store.headObject(key).then(h => h?.crc32);
   }
+  const check: Promise<Check> = stored.then(crc => (crc !== undefined ? { crc32: crc } : checkWithoutCrc(head)));
+  check.catch(() => {}); // awaited before the first write; a failed HEAD must not be "unhandled" meanwhile
+  const observer = check.then(c => ('parts' in c ? (data: Buffer) => c.parts.update(data) : undefined));
+  observer.catch(() => {});
   const pieces = splitRanges([{ start: 0, end: head.size }], opts.partSize);
-  const { bytes, crc } = await fetchInOrder(fetcher, pieces, sink, opts, head);
-  const stored = await expected;
-  if (stored !== undefined && stored !== crc) {
-    throw new PluginError(
-      `downloading ${fetcher.what}: checksum mismatch: the object's stored CRC-32 is ${crc32Hex(stored)} but its ${bytes} bytes give ${crc32Hex(crc)}: the object is corrupt or was altered`,
-    );
+  const { bytes, crc } = await fetchInOrder(fetcher, pieces, sink, opts, head, observer);
+  const how = await check;
+  const corrupt = (what: string) =>
+    new PluginError(`downloading ${fetcher.what}: checksum mismatch: ${what}: the object is corrupt or was altered`);
+  if ('crc32' in how) {
+    if (how.crc32 !== crc) throw corrupt(`the object's stored CRC-32 is ${crc32Hex(how.crc32)} but its ${bytes} bytes give ${crc32Hex(crc)}`);
+    log.verbose(`${fetcher.what}: verified against its CRC-32`);
+  } else if ('etag' in how) {
+    const computed = how.parts.etag();
+    if (computed !== how.etag) {
+      throw corrupt(`the object's ETag is ${how.etag} but its ${bytes} bytes, in the parts it was uploaded in, give ${computed}`);
+    }
+    log.verbose(`${fetcher.what}: verified against its ETag (the MD5s of its parts)`);
+  } else {
+    log.info(`restored unverified: ${how.unverified} (${fetcher.what})`);
   }
   return bytes;
 }
@@ -213,5 +288,7 @@ export async function downloadRanges(
   opts: TransferOptions,
 ): Promise<number> {
   const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES, opts.partSize);
-  return (await fetchInOrder(fetcher, splitRanges(ranges, opts.partSize), sink, opts)).bytes;
+  const { bytes } = await fetchInOrder(fetcher, splitRanges(ranges, opts.partSize), sink, opts);
+  log.info(`restored unverified: byte ranges cannot be checked against the whole object's checksum (${fetcher.what})`);
+  return bytes;
 }

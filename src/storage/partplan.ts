@@ -7,7 +7,7 @@
  * configured size for as long as possible (all of a stream up to
  * groupSize x partSize).
  */
-import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS } from './store.js';
+import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, type PartLayout } from './store.js';
 
 export interface PartPlan {
   /** Size of part n (1-based). */
@@ -28,6 +28,11 @@ function capacity(base: number, groupSize: number): number {
     total += count * sizeAt(base, groupSize, first);
   }
   return total;
+}
+
+/** Size of part `partNumber` (1-based) of an upload that used `layout`. */
+export function partSizeIn(layout: PartLayout, partNumber: number): number {
+  return sizeAt(layout.partSize, layout.partsPerDoubling, partNumber);
 }
 
 export function planParts(baseSize: number): PartPlan {

@@ -17,8 +17,12 @@ export interface ObjectStore {
   /** One PUT of a whole object (streams that end within the first part), with its CRC-32. */
   putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void>;
 
-  /** Starts a multipart upload whose parts carry CRC-32s and whose object gets a full-object CRC-32. */
-  createMultipartUpload(key: string): Promise<string>;
+  /**
+   * Starts a multipart upload whose parts carry CRC-32s and whose object gets a full-object CRC-32
+   * where the server keeps one. `layout` (the part sizes the upload will use) is kept with the
+   * object, so that a restore can check its parts against a multipart ETag where it has no CRC.
+   */
+  createMultipartUpload(key: string, layout?: PartLayout): Promise<string>;
   /** `crc32` is the part's own. Returns the part's ETag. */
   uploadPart(
     key: string,
@@ -77,6 +81,21 @@ export interface RangeResponse {
    * ETag ends in -<parts>): its checksum, if any, is only told by a HEAD.
    */
   multipart?: boolean;
+  /** The object's ETag, quotes removed, when the answer carries one. */
+  etag?: string;
+  /** The part sizes the object was uploaded with, when the plugin recorded them (multipart objects). */
+  partLayout?: PartLayout;
+  /** True when the answer says the server encrypts the object (its ETag is then not an MD5 on every server). */
+  encrypted?: boolean;
+}
+
+/**
+ * Part sizes of a multipart upload, as src/storage/partplan.ts plans them: `partSize` for the
+ * first `partsPerDoubling` parts, then doubling every `partsPerDoubling` parts.
+ */
+export interface PartLayout {
+  partSize: number;
+  partsPerDoubling: number;
 }
 
 export interface ObjectHead {

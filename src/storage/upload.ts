@@ -41,7 +41,7 @@ export async function uploadStream(
     return { bytes: first.data.length, parts: 1 };
   }
 
-  const uploadId = await store.createMultipartUpload(key);
+  const uploadId = await store.createMultipartUpload(key, { partSize: plan.sizeOf(1), partsPerDoubling: plan.groupSize });
   try {
     return await uploadParts(store, key, uploadId, reader, pool, first, opts, plan.sizeOf);
   } catch (err) {

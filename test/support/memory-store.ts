@@ -9,7 +9,14 @@
  * upload. Objects a test puts into `objects` directly carry no checksum, as
  * objects written by the Go plugin; flipping bytes of a stored Buffer in
  * place keeps the checksum and so simulates corruption at rest.
+ *
+ * ETags are S3's: the MD5 of a single PUT's bytes, `<MD5 of the parts' MD5s>-<parts>` for a
+ * multipart object, computed when the object is stored; the part layout given at
+ * createMultipartUpload comes back with every GET, as S3 returns user metadata. With
+ * `keepsChecksums` false the store keeps no full-object CRC-32 of multipart objects (as Ceph RGW
+ * 16, or a server that refuses flexible checksums): a restore has only the ETag to check.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { crc32 as crc32Of } from '../../src/storage/crc32.js';
 import {
@@ -20,6 +27,7 @@ import {
   type ObjectHead,
   type ObjectInfo,
   type ObjectStore,
+  type PartLayout,
   type RangeResponse,
 } from '../../src/storage/store.js';
 
@@ -30,12 +38,18 @@ interface StoredChecksum {
   body: Buffer;
   crc32: number;
   singlePut: boolean;
+  etag: string;
+  layout?: PartLayout;
 }
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Buffer>();
   readonly checksums = new Map<string, StoredChecksum>();
-  readonly uploads = new Map<string, { key: string; parts: Map<number, { body: Buffer; crc32: number }> }>();
+  readonly uploads = new Map<string, { key: string; layout?: PartLayout; parts: Map<number, { body: Buffer; crc32: number }> }>();
+  /** False: no full-object CRC-32 for multipart objects (headObject tells none). */
+  keepsChecksums = true;
   readonly calls: Array<{ op: Op; key: string; detail?: string }> = [];
   inFlight = 0;
   maxInFlight = 0;
@@ -71,9 +85,9 @@ export class MemoryStore implements ObjectStore {
     }
   }
 
-  private store(key: string, body: Buffer, crc32: number, singlePut: boolean): void {
+  private store(key: string, body: Buffer, crc32: number, singlePut: boolean, etag: string, layout?: PartLayout): void {
     this.objects.set(key, body);
-    this.checksums.set(key, { body, crc32, singlePut });
+    this.checksums.set(key, { body, crc32, singlePut, etag, layout });
   }
 
   /** The checksum stored with the object now under `key`, if it still is the object it was stored with. */
@@ -85,13 +99,13 @@ export class MemoryStore implements ObjectStore {
   async putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
     await this.enter('put', key, undefined, signal);
     this.checkDigest(`uploading ${key}`, body, crc32);
-    this.store(key, Buffer.from(body), crc32, true);
+    this.store(key, Buffer.from(body), crc32, true, md5(body).toString('hex'));
   }
 
-  async createMultipartUpload(key: string): Promise<string> {
+  async createMultipartUpload(key: string, layout?: PartLayout): Promise<string> {
     await this.enter('create', key);
     const id = `upload-${this.nextId++}`;
-    this.uploads.set(id, { key, parts: new Map() });
+    this.uploads.set(id, { key, layout, parts: new Map() });
     return id;
   }
 
@@ -123,7 +137,8 @@ export class MemoryStore implements ObjectStore {
     });
     const body = Buffer.concat(bufs);
     this.checkDigest(`completing multipart upload of ${key}`, body, crc32);
-    this.store(key, body, crc32, false);
+    const etag = `${md5(Buffer.concat(bufs.map(md5))).toString('hex')}-${bufs.length}`;
+    this.store(key, body, crc32, false, etag, u.layout);
     this.uploads.delete(uploadId);
   }
 
@@ -149,6 +164,8 @@ export class MemoryStore implements ObjectStore {
       crc32: checksum?.singlePut ? checksum.crc32 : undefined,
       // S3 shows a multipart object by its ETag (-<parts>); only a HEAD tells its checksum.
       multipart: checksum !== undefined && !checksum.singlePut,
+      etag: checksum?.etag,
+      partLayout: checksum?.layout,
     };
   }
 
@@ -156,7 +173,8 @@ export class MemoryStore implements ObjectStore {
     await this.enter('head', key);
     const obj = this.objects.get(key);
     if (!obj) return undefined;
-    return { size: obj.length, crc32: this.checksumOf(key)?.crc32 };
+    const checksum = this.checksumOf(key);
+    return { size: obj.length, crc32: checksum && (checksum.singlePut || this.keepsChecksums) ? checksum.crc32 : undefined };
   }
 
   async *listObjects(prefix: string): AsyncIterable<ObjectInfo> {

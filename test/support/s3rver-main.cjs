@@ -37,6 +37,11 @@
  * they arrive. Other algorithms, the COMPOSITE type and trailing (aws-chunked)
  * checksums are refused with 501 rather than silently ignored.
  *
+ * Nor does s3rver say anything of server-side encryption. AWS confirms it in the answers to
+ * PutObject, CreateMultipartUpload, UploadPart and CompleteMultipartUpload with
+ * `x-amz-server-side-encryption` (and the KMS key's header); so does this server (see
+ * sseAnswers below), for the requests (or the upload) that asked for it. It encrypts nothing.
+ *
  * Must run with --openssl-legacy-provider: s3rver's ListObjectsV2 continuation
  * tokens use a cipher OpenSSL 3 only has in its legacy provider.
  *
@@ -418,11 +423,35 @@ async function flexibleChecksums(ctx, next) {
   }
 }
 
+// ------------------------------------------------------------ server-side encryption, as AWS answers it
+
+const SSE_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id'];
+
+function confirmEncryption(ctx, headers) {
+  if (ctx.status >= 300) return;
+  for (const name of SSE_HEADERS) if (headers?.[name]) ctx.set(name, headers[name]);
+}
+
+async function sseAnswers(ctx, next) {
+  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+  if (!match || (ctx.method !== 'PUT' && ctx.method !== 'POST')) return next();
+  const { query } = ctx;
+  if (query.uploadId !== undefined) {
+    // UploadPart and CompleteMultipartUpload answer with what the upload was created with (read first: completion removes it).
+    const headers = uploadHeaders(uploadDir(match[1], query.uploadId));
+    await next();
+    return confirmEncryption(ctx, headers);
+  }
+  await next();
+  if (ctx.method === 'PUT' || query.uploads !== undefined) confirmEncryption(ctx, ctx.headers);
+}
+
 // Ahead of s3rver's router, after its request logger.
 server.middleware.splice(1, 0, multipartExtensions);
 // Right before s3rver's router (its last middleware): after its virtual-host rewrite, so the path
 // is /<bucket>/<key>, and inside its XML encoder, so a result can still be added to.
 server.middleware.splice(server.middleware.length - 1, 0, flexibleChecksums);
+server.middleware.splice(server.middleware.length - 1, 0, sseAnswers);
 
 server.run().then(
   ({ port }) => process.stdout.write(`listening ${port}\n`),

@@ -54,6 +54,7 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     '  backup_plugin_version: ""',
     '  bucket: "my-bucket"',
     `  ca_bundle: "${CA_PEM}"`,
+    '  checksums: "md5"',
     '  connect_timeout: "500ms"',
     '  encryption: "on"',
     '  endpoint: "https://minio.example.com:9000/"',
@@ -106,6 +107,7 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     sseKmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     storageClass: 'STANDARD_IA',
     forcePathStyle: false,
+    checksums: 'md5',
     backupMaxBandwidth: 100 * MiB,
     restoreMaxBandwidth: 1.5 * GiB,
     roleArn: 'arn:aws:iam::123456789012:role/gpbackup',
@@ -183,6 +185,7 @@ test('defaults: small parts and few requests, taken from the schema', () => {
     lowSpeedLimit: 1024,
     lowSpeedTimeMs: 60_000,
     forcePathStyle: true,
+    checksums: 'auto',
     backupMaxBandwidth: 0,
     restoreMaxBandwidth: 0,
   });
@@ -196,6 +199,7 @@ test('defaults: small parts and few requests, taken from the schema', () => {
   assert.equal(props.connect_timeout.default, '10s');
   assert.equal(props.request_timeout.default, '60s');
   assert.equal(props.force_path_style.default, 'on');
+  assert.equal(props.checksums.default, 'auto');
   assert.equal(props.backup_max_bandwidth.default, '0');
   assert.equal(props.restore_max_bandwidth.default, '0');
   for (const name of ['ca_bundle', 'server_side_encryption', 'sse_kms_key_id', 'storage_class', 'aws_profile', 'role_arn']) {
@@ -208,7 +212,7 @@ test('an option left empty takes its default, as in the Go plugin', () => {
     'restore_max_concurrent_requests', 'remove_duplicate_bucket', 'logger_verbosity', 'restore_subset', 'http_proxy',
     'aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'endpoint', 'max_retries', 'connect_timeout',
     'request_timeout', 'ca_bundle', 'server_side_encryption', 'sse_kms_key_id', 'storage_class', 'force_path_style',
-    'backup_max_bandwidth', 'restore_max_bandwidth', 'aws_profile', 'role_arn'];
+    'backup_max_bandwidth', 'restore_max_bandwidth', 'aws_profile', 'role_arn', 'checksums'];
   const bare = parse(yaml({ ...BASE, ...Object.fromEntries(empty.map(k => [k, ''])) }));
   const quoted = parse(yaml({ ...BASE, ...Object.fromEntries(empty.map(k => [k, '""'])) }));
   assert.deepEqual(bare, parse(yaml(BASE)));
@@ -289,6 +293,8 @@ test('every invalid option value is reported, naming the option and its line', (
     ['server_side_encryption', q('aes256'), /must be AES256 or aws:kms, written exactly so, got "aes256"$/],
     ['server_side_encryption', q('AWS:KMS'), /must be AES256 or aws:kms/],
     ['server_side_encryption', q('kms'), /must be AES256 or aws:kms/],
+    ['checksums', q('CRC32'), /must be auto, crc32, md5 or off \(lowercase\), got "CRC32"$/],
+    ['checksums', q('sha256'), /must be auto, crc32, md5 or off/],
     ['server_side_encryption', q('on'), /must be AES256 or aws:kms/],
     ['storage_class', q('standard_ia'), /must be a storage class name of uppercase letters, digits and underscores, such as STANDARD_IA or GLACIER_IR, got "standard_ia"$/],
     ['storage_class', q('STANDARD-IA'), /must be a storage class name/],

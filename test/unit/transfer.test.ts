@@ -5,7 +5,8 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
+import { log } from '../../src/log/gplog.js';
 import { downloadObject, downloadRanges, splitRanges } from '../../src/storage/download.js';
 import type { Sink } from '../../src/storage/sink.js';
 import { crc32 } from '../../src/storage/crc32.js';
@@ -17,6 +18,17 @@ import { StreamSource } from '../support/stream-source.js';
 import { patternBytes } from '../support/plugin.js';
 
 const P = MIN_PART_SIZE;
+
+/** What the transfers log (kept here, not in a log file under HOME). */
+const logged: string[] = [];
+mock.method(log, 'info', (msg: string) => logged.push(`INFO ${msg}`));
+mock.method(log, 'verbose', (msg: string) => logged.push(`VERBOSE ${msg}`));
+/** The lines logged while `fn` ran. */
+async function logOf(fn: () => Promise<unknown>): Promise<string[]> {
+  const from = logged.length;
+  await fn();
+  return logged.slice(from);
+}
 
 /** A source delivering `data` in chunks of `chunk` bytes. */
 function source(data: Buffer, chunk = 65536): StreamSource {
@@ -190,13 +202,94 @@ for (const size of [10, 3 * P + 1]) {
   });
 }
 
-test('an object without a stored checksum (written by the Go plugin) restores unverified', async () => {
+test('an object without a stored checksum (written by the Go plugin) restores unverified, and says so in the log', async () => {
   const store = new MemoryStore();
-  const data = patternBytes(2 * P + 9);
-  store.objects.set('k', data);
+  for (const size of [2 * P + 9, 1000]) {
+    const data = patternBytes(size);
+    store.objects.set('k', data);
+    const sink = new MemorySink();
+    const lines = await logOf(async () => assert.equal(await downloadObject(store, 'k', sink, { partSize: P, concurrency: 2 }), data.length));
+    assert.ok(sink.data.equals(data));
+    assert.deepEqual(lines, [
+      'INFO restored unverified: the object carries no checksum (written by the Go plugin or by a server that keeps none) (s3://test-bucket/k)',
+    ]);
+  }
+});
+
+test('a checksummed restore logs no "unverified" line; a subset says it cannot check ranges', async () => {
+  const store = new MemoryStore();
+  const data = patternBytes(3 * P + 1, 8);
+  await uploadStream(store, 'k', source(data), { partSize: P, concurrency: 2 });
+  const whole = await logOf(() => downloadObject(store, 'k', new MemorySink(), { partSize: P, concurrency: 2 }));
+  assert.deepEqual(whole, ['VERBOSE s3://test-bucket/k: verified against its CRC-32']);
+  const subset = await logOf(() => downloadRanges(store, 'k', [{ start: 3, end: 9 }], new MemorySink(), { partSize: P, concurrency: 2 }));
+  assert.deepEqual(subset, ["INFO restored unverified: byte ranges cannot be checked against the whole object's checksum (s3://test-bucket/k)"]);
+});
+
+test('a server that keeps no full-object CRC-32: a multipart object is verified against its ETag, from the part layout recorded with it', async () => {
+  const store = new MemoryStore();
+  store.keepsChecksums = false;
+  for (const size of [2 * P, 3 * P + 1]) {
+    const data = patternBytes(size, size);
+    await uploadStream(store, `k${size}`, source(data), { partSize: P, concurrency: 2 });
+    // Restored in pieces of other sizes than the upload's parts.
+    for (const partSize of [P, 2 * P + 3]) {
+      const sink = new MemorySink();
+      const lines = await logOf(() => downloadObject(store, `k${size}`, sink, { partSize, concurrency: 3 }));
+      assert.ok(sink.data.equals(data));
+      assert.deepEqual(lines, [`VERBOSE s3://test-bucket/k${size}: verified against its ETag (the MD5s of its parts)`]);
+    }
+    store.objects.get(`k${size}`)![size - 2] ^= 0x10; // altered at rest, ETag kept
+    await assert.rejects(
+      downloadObject(store, `k${size}`, new MemorySink(), { partSize: P, concurrency: 2 }),
+      /checksum mismatch: the object's ETag is [0-9a-f]{32}-\d but its \d+ bytes, in the parts it was uploaded in, give [0-9a-f]{32}-\d: the object is corrupt or was altered/,
+    );
+  }
+});
+
+test('the ETag check follows parts that grow (a layout doubling every 2 parts)', async () => {
+  const store = new MemoryStore();
+  store.keepsChecksums = false;
+  const sizes = [P, P, 2 * P, 2 * P, 4 * P, 7];
+  const data = patternBytes(sizes.reduce((a, b) => a + b), 4);
+  const id = await store.createMultipartUpload('grown', { partSize: P, partsPerDoubling: 2 });
+  const parts = [];
+  for (let n = 1, at = 0; n <= sizes.length; at += sizes[n - 1]!, n++) {
+    const body = data.subarray(at, at + sizes[n - 1]!);
+    parts.push({ partNumber: n, etag: await store.uploadPart('grown', id, n, body, crc32(body)), crc32: crc32(body) });
+  }
+  await store.completeMultipartUpload('grown', id, parts, crc32(data));
   const sink = new MemorySink();
-  assert.equal(await downloadObject(store, 'k', sink, { partSize: P, concurrency: 2 }), data.length);
+  const lines = await logOf(() => downloadObject(store, 'grown', sink, { partSize: 3 * P, concurrency: 2 }));
   assert.ok(sink.data.equals(data));
+  assert.match(lines.join('\n'), /verified against its ETag/);
+  // The same bytes under a layout that is not theirs do not give the ETag.
+  store.checksums.get('grown')!.layout = { partSize: P, partsPerDoubling: 3 };
+  await assert.rejects(downloadObject(store, 'grown', new MemorySink(), { partSize: P, concurrency: 2 }), /checksum mismatch: the object's ETag/);
+});
+
+test('a multipart object with neither a CRC-32 nor a recorded layout restores unverified, saying why', async () => {
+  const store = new MemoryStore();
+  store.keepsChecksums = false;
+  const data = patternBytes(2 * P + 5, 6);
+  const id = await store.createMultipartUpload('nolayout');
+  const halves = [data.subarray(0, P), data.subarray(P)];
+  const parts = [];
+  for (const [i, body] of halves.entries()) parts.push({ partNumber: i + 1, etag: await store.uploadPart('nolayout', id, i + 1, body, crc32(body)), crc32: crc32(body) });
+  await store.completeMultipartUpload('nolayout', id, parts, crc32(data));
+  const lines = await logOf(() => downloadObject(store, 'nolayout', new MemorySink(), { partSize: P, concurrency: 2 }));
+  assert.deepEqual(lines, ['INFO restored unverified: the object carries no checksum (written by the Go plugin or by a server that keeps none) (s3://test-bucket/nolayout)']);
+  // Encrypted by the server: its ETag is not taken for an MD5.
+  class EncryptingStore extends MemoryStore {
+    override async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse> {
+      return { ...(await super.getRange(key, start, end, signal)), encrypted: true };
+    }
+  }
+  const encrypting = new EncryptingStore();
+  encrypting.keepsChecksums = false;
+  await uploadStream(encrypting, 'enc', source(data), { partSize: P, concurrency: 2 });
+  const encLines = await logOf(() => downloadObject(encrypting, 'enc', new MemorySink(), { partSize: P, concurrency: 2 }));
+  assert.match(encLines.join('\n'), /restored unverified: the object carries no CRC-32, and the server encrypts it/);
 });
 
 /** A store whose GET bodies are cut after `cutAfter` bytes, `cuts` times in all. */

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { PluginConfig } from '../../config/types.js';
 import { log } from '../../log/gplog.js';
-import { crc32FromBase64, crc32ToBase64 } from '../crc32.js';
+import { crc32FromBase64, crc32Hex, crc32ToBase64 } from '../crc32.js';
 import { s3Url } from '../keys.js';
 import {
   NotFoundError,
@@ -19,8 +19,10 @@ import {
   type ObjectHead,
   type ObjectInfo,
   type ObjectStore,
+  type PartLayout,
   type RangeResponse,
 } from '../store.js';
+import { ChecksumPolicy, isChecksumRefusal, md5Base64 } from './checksums.js';
 import { THROTTLE_SLICE, Throttle } from '../throttle.js';
 import { credentialSource, type CredentialSource } from './credentials.js';
 import { Endpoint } from './endpoint.js';
@@ -32,6 +34,17 @@ import { elements, text, xmlEncode } from './xml.js';
 
 /** User metadata that carries a single-PUT object's CRC-32 on every GET, for servers that keep no S3 checksums. */
 const CRC_METADATA = 'x-amz-meta-gpbackup-crc32';
+/**
+ * User metadata of a multipart object: its part layout, `<first part size>,<parts per doubling>`.
+ * Where the server keeps no full-object CRC-32 (it ignores or refuses flexible checksums), a
+ * restore recomputes the parts' MD5s from it and checks them against the object's ETag
+ * (`<MD5 of the parts' MD5s>-<parts>`, computed by the server from the bytes it received). The
+ * layout is the one thing a restore needs that the server does not keep, and it is known at
+ * CreateMultipartUpload, the only time metadata can be given; a whole-object CRC-32 is known
+ * only at the end, when the metadata can no longer change (short of copying the object).
+ */
+const LAYOUT_METADATA = 'x-amz-meta-gpbackup-part-layout';
+const SSE_HEADER = 'x-amz-server-side-encryption';
 const RETRY_BASE_MS = 100;
 const RETRY_CAP_MS = 5_000;
 /** Error bodies are short; a larger one is cut. */
@@ -141,6 +154,14 @@ async function* throttled(body: Readable, throttle: Throttle, signal?: AbortSign
   }
 }
 
+/** LAYOUT_METADATA's value, if well formed. */
+function parseLayout(value: string | undefined): PartLayout | undefined {
+  const m = /^\s*(\d+),(\d+)\s*$/.exec(value ?? '');
+  if (!m) return undefined;
+  const layout = { partSize: Number(m[1]), partsPerDoubling: Number(m[2]) };
+  return layout.partSize > 0 && layout.partsPerDoubling > 0 ? layout : undefined;
+}
+
 export async function createS3Store(config: PluginConfig, maxSockets: number): Promise<S3Store> {
   const endpoint = new Endpoint(config);
   return new S3Store(
@@ -158,6 +179,10 @@ export class S3Store implements ObjectStore {
   private readonly downThrottle?: Throttle;
   /** Headers every new object gets: encryption and storage class. */
   private readonly objectHeaders: Record<string, string> = {};
+  /** What the server does with flexible checksums, learnt from its answers. */
+  private readonly checksums: ChecksumPolicy;
+  /** Uploads created with the flexible-checksum headers (their parts and completion may carry CRC-32s). */
+  private readonly flexibleUploads = new Set<string>();
 
   constructor(
     private readonly config: PluginConfig,
@@ -172,6 +197,7 @@ export class S3Store implements ObjectStore {
     if (config.serverSideEncryption) this.objectHeaders['x-amz-server-side-encryption'] = config.serverSideEncryption;
     if (config.sseKmsKeyId) this.objectHeaders['x-amz-server-side-encryption-aws-kms-key-id'] = config.sseKmsKeyId;
     if (config.storageClass) this.objectHeaders['x-amz-storage-class'] = config.storageClass;
+    this.checksums = new ChecksumPolicy(config.checksums ?? 'auto');
   }
 
   /**
@@ -249,7 +275,12 @@ export class S3Store implements ObjectStore {
   }
 
   /** A 2xx answer's XML, read whole. S3 may answer CompleteMultipartUpload with 200 and an error inside. */
-  private xmlResult(spec: RequestSpec, action: string): Promise<string> {
+  private async xmlResult(spec: RequestSpec, action: string): Promise<string> {
+    return (await this.xmlAnswer(spec, action)).body;
+  }
+
+  /** As xmlResult, with the answer's headers. */
+  private xmlAnswer(spec: RequestSpec, action: string): Promise<{ body: string; res: Answer }> {
     return this.exchange(spec, action, async res => {
       let body: string;
       try {
@@ -260,45 +291,157 @@ export class S3Store implements ObjectStore {
       if (/^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body)) {
         throw new ServerError(res.statusCode ?? 200, text(body, 'Code') ?? 'InternalError', text(body, 'Message') ?? 'error');
       }
-      return body;
+      return { body, res };
     });
+  }
+
+  /**
+   * Sends an upload request (PutObject, UploadPart) checked the way the server allows: with the
+   * CRC-32 flexible checksum (`flexibleHeaders`) and/or Content-MD5, as the policy says; sent
+   * again without the flexible headers if the server refuses them. Returns the 2xx answer.
+   */
+  private async sendUpload(
+    spec: RequestSpec & { body: Buffer },
+    action: string,
+    operation: string,
+    crc32: number,
+    flexibleHeaders: Record<string, string> | undefined,
+  ): Promise<Answer> {
+    let flexible = flexibleHeaders !== undefined && this.checksums.sendFlexible;
+    let withMd5 = this.checksums.sendMd5;
+    let md5: string | undefined;
+    for (;;) {
+      const headers = { ...spec.headers, ...(flexible ? flexibleHeaders : {}) };
+      if (withMd5) headers['content-md5'] = md5 ??= md5Base64(spec.body);
+      let res: Answer;
+      try {
+        res = await this.exchange({ ...spec, headers }, action);
+      } catch (err) {
+        if (flexible && this.checksums.mayFallBack && isChecksumRefusal(err)) {
+          this.checksums.refused(operation, this.describeStoreError(err));
+          flexible = false;
+          withMd5 = this.checksums.sendMd5;
+          continue;
+        }
+        if (flexible && isChecksumRefusal(err)) throw this.withHint(err, 'the server refuses flexible checksums: set checksums: auto (or md5)');
+        throw err;
+      }
+      res.resume();
+      if (!flexible) return res;
+      const echoed = crc32FromBase64(header(res, 'x-amz-checksum-crc32'));
+      if (echoed === crc32) {
+        this.checksums.validated(operation);
+        return res;
+      }
+      if (echoed !== undefined) {
+        throw new StoreRequestError(
+          `${action} ${this.url(spec.key)}: the server computed CRC-32 ${crc32Hex(echoed)} of the bytes it received, not ${crc32Hex(crc32)}: they were altered on the way`,
+          400,
+          'BadDigest',
+        );
+      }
+      if (!this.checksums.mayFallBack) {
+        throw new StoreRequestError(
+          `${action} ${this.url(spec.key)}: checksums: crc32 is set, but the server's answer did not echo the CRC-32 (x-amz-checksum-crc32): it does not validate it; set checksums: auto (or md5)`,
+        );
+      }
+      this.checksums.ignored(operation);
+      if (withMd5) return res; // the server validated Content-MD5
+      // Sent with the CRC-32 alone to a server that ignored it: sent again, checked by Content-MD5.
+      flexible = false;
+      withMd5 = true;
+    }
+  }
+
+  private describeStoreError(err: unknown): string {
+    const { code, status } = err as StoreRequestError;
+    return code ? `${code}${status ? `, HTTP ${status}` : ''}` : (err as Error).message;
+  }
+
+  private withHint(err: unknown, hint: string): Error {
+    const e = err as StoreRequestError;
+    return new StoreRequestError(`${e.message}: ${hint}`, e.status, e.code);
+  }
+
+  /**
+   * With server_side_encryption set, the answer must confirm it (x-amz-server-side-encryption):
+   * a server that accepts the header and stores plaintext (Ceph RGW 16) says nothing. Returns
+   * the reason the answer does not confirm it, or undefined.
+   */
+  private unconfirmedEncryption(res: Answer, operation: string): string | undefined {
+    const wanted = this.config.serverSideEncryption;
+    if (!wanted) return undefined;
+    const answered = header(res, SSE_HEADER);
+    if (answered === wanted) return undefined;
+    const said = answered === undefined ? `said nothing of it (no ${SSE_HEADER} header)` : `said ${SSE_HEADER}: ${answered}`;
+    return `server_side_encryption: ${wanted} is set, but the server's answer to ${operation} ${said}: it may store the object unencrypted (use a server that encrypts, or remove server_side_encryption)`;
+  }
+
+  /** Fails an upload whose result cannot stand, removing what it stored. */
+  private async removeAndFail(key: string, why: string, remove: () => Promise<void>, removed: string): Promise<never> {
+    let outcome = removed;
+    try {
+      await remove();
+    } catch (err) {
+      outcome = `removing it failed too: ${(err as Error).message}`;
+    }
+    throw new StoreRequestError(`uploading ${this.url(key)}: ${why}; ${outcome}`);
+  }
+
+  private async deleteObject(key: string): Promise<void> {
+    const res = await this.exchange({ method: 'DELETE', key }, 'deleting');
+    res.resume();
   }
 
   async putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
     const crc = crc32ToBase64(crc32);
-    const res = await this.exchange(
-      {
-        method: 'PUT',
-        key,
-        body,
-        // x-amz-sdk-checksum-algorithm: what AWS SDKs send beside the checksum; some servers (moto) keep it only then.
-        headers: { ...this.objectHeaders, 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-checksum-crc32': crc, [CRC_METADATA]: crc },
-        throttle: this.upThrottle,
-        signal,
-      },
+    const res = await this.sendUpload(
+      { method: 'PUT', key, body, headers: { ...this.objectHeaders, [CRC_METADATA]: crc }, throttle: this.upThrottle, signal },
       'uploading',
+      'PutObject',
+      crc32,
+      // x-amz-sdk-checksum-algorithm: what AWS SDKs send beside the checksum; some servers (moto) keep it only then.
+      { 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-checksum-crc32': crc },
     );
-    res.resume();
+    const unencrypted = this.unconfirmedEncryption(res, 'PutObject');
+    if (unencrypted) await this.removeAndFail(key, unencrypted, () => this.deleteObject(key), 'it was deleted');
   }
 
-  async createMultipartUpload(key: string): Promise<string> {
+  async createMultipartUpload(key: string, layout?: PartLayout): Promise<string> {
     // A create retried after a lost answer may have started an upload whose ID nobody knows:
     // after any retry, uploads of this key other than ours are aborted.
     let retried = false;
     const action = 'starting multipart upload of';
-    const xml = await this.xmlResult(
-      {
+    const headers = { ...this.objectHeaders };
+    if (layout) headers[LAYOUT_METADATA] = `${layout.partSize},${layout.partsPerDoubling}`;
+    let flexible = this.checksums.sendFlexible;
+    let answer: { body: string; res: Answer };
+    for (;;) {
+      const spec: RequestSpec = {
         method: 'POST',
         key,
         query: { uploads: '' },
-        headers: { ...this.objectHeaders, 'x-amz-checksum-algorithm': 'CRC32', 'x-amz-checksum-type': 'FULL_OBJECT' },
+        headers: flexible ? { ...headers, 'x-amz-checksum-algorithm': 'CRC32', 'x-amz-checksum-type': 'FULL_OBJECT' } : headers,
         onRetry: () => (retried = true),
-      },
-      action,
-    );
-    const uploadId = text(xml, 'UploadId');
+      };
+      try {
+        answer = await this.xmlAnswer(spec, action);
+        break;
+      } catch (err) {
+        if (!flexible || !isChecksumRefusal(err)) throw err;
+        if (!this.checksums.mayFallBack) throw this.withHint(err, 'the server refuses flexible checksums: set checksums: auto (or md5)');
+        this.checksums.refused('CreateMultipartUpload', this.describeStoreError(err));
+        flexible = false;
+      }
+    }
+    const uploadId = text(answer.body, 'UploadId');
     if (!uploadId) throw new StoreRequestError(`${action} ${this.url(key)}: the server returned no upload ID`);
     if (retried) await this.abortOtherUploads(key, uploadId);
+    if (flexible) this.flexibleUploads.add(uploadId);
+    const unencrypted = this.unconfirmedEncryption(answer.res, 'CreateMultipartUpload');
+    if (unencrypted) {
+      await this.removeAndFail(key, unencrypted, () => this.abortMultipartUpload(key, uploadId), 'its multipart upload was aborted');
+    }
     return uploadId;
   }
 
@@ -323,59 +466,74 @@ export class S3Store implements ObjectStore {
     crc32: number,
     signal?: AbortSignal,
   ): Promise<string> {
-    const res = await this.exchange(
-      {
-        method: 'PUT',
-        key,
-        query: { partNumber: String(partNumber), uploadId },
-        headers: { 'x-amz-checksum-crc32': crc32ToBase64(crc32) },
-        body,
-        throttle: this.upThrottle,
-        signal,
-      },
+    const res = await this.sendUpload(
+      { method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, body, throttle: this.upThrottle, signal },
       `uploading part ${partNumber} of`,
+      'UploadPart',
+      crc32,
+      this.flexibleUploads.has(uploadId) ? { 'x-amz-checksum-crc32': crc32ToBase64(crc32) } : undefined,
     );
-    res.resume();
     const etag = header(res, 'etag');
     if (!etag) throw new StoreRequestError(`uploading part ${partNumber} of ${this.url(key)}: the server returned no ETag`);
     return etag;
   }
 
   async completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[], crc32: number): Promise<void> {
+    // Parts' CRC-32s for an upload created with them, unless the server showed it ignores or refuses them.
+    const partChecksums = this.flexibleUploads.has(uploadId) && this.checksums.sendFlexible;
     const xml =
       '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
       parts
         .map(
           p =>
             `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${xmlEncode(p.etag)}</ETag>` +
-            `<ChecksumCRC32>${crc32ToBase64(p.crc32)}</ChecksumCRC32></Part>`,
+            (partChecksums ? `<ChecksumCRC32>${crc32ToBase64(p.crc32)}</ChecksumCRC32>` : '') +
+            '</Part>',
         )
         .join('') +
       '</CompleteMultipartUpload>';
-    try {
-      await this.xmlResult(
-        {
-          method: 'POST',
-          key,
-          query: { uploadId },
-          headers: {
-            'content-type': 'application/xml',
-            'x-amz-checksum-crc32': crc32ToBase64(crc32),
-            'x-amz-checksum-type': 'FULL_OBJECT',
-          },
-          body: Buffer.from(xml),
-          signBody: true,
-        },
-        'completing multipart upload of',
-      );
-    } catch (err) {
-      // A retried complete whose first try went through finds the upload gone: the object tells.
-      if ((err as StoreRequestError).code === 'NoSuchUpload') {
-        const head = await this.headObject(key);
-        if (head && head.crc32 === crc32) return;
+    let fullObject = partChecksums && !this.checksums.fullObjectRefused;
+    let answer: { body: string; res: Answer };
+    for (;;) {
+      const headers: Record<string, string> = { 'content-type': 'application/xml' };
+      if (fullObject) Object.assign(headers, { 'x-amz-checksum-crc32': crc32ToBase64(crc32), 'x-amz-checksum-type': 'FULL_OBJECT' });
+      try {
+        answer = await this.xmlAnswer(
+          { method: 'POST', key, query: { uploadId }, headers, body: Buffer.from(xml), signBody: true },
+          'completing multipart upload of',
+        );
+        break;
+      } catch (err) {
+        // A retried complete whose first try went through finds the upload gone: the object tells.
+        if ((err as StoreRequestError).code === 'NoSuchUpload') {
+          const head = await this.headObject(key);
+          if (head && head.crc32 === crc32) return;
+        }
+        if (fullObject && this.checksums.mayFallBack && isChecksumRefusal(err, true)) {
+          log.verbose(
+            `checksums: the server refused the full-object CRC-32 of CompleteMultipartUpload (${this.describeStoreError(err)}); completing without it (each part was checked on its way)`,
+          );
+          this.checksums.fullObjectRefused = true;
+          fullObject = false;
+          continue;
+        }
+        throw err;
       }
-      throw err;
     }
+    this.flexibleUploads.delete(uploadId);
+    if (fullObject) {
+      const answered = crc32FromBase64(text(answer.body, 'ChecksumCRC32') ?? header(answer.res, 'x-amz-checksum-crc32'));
+      if (answered !== undefined && answered !== crc32) {
+        await this.removeAndFail(
+          key,
+          `the server gives the object CRC-32 ${crc32Hex(answered)}, not ${crc32Hex(crc32)}: it was assembled wrong`,
+          () => this.deleteObject(key),
+          'it was deleted',
+        );
+      }
+    }
+    const unencrypted = this.unconfirmedEncryption(answer.res, 'CompleteMultipartUpload');
+    if (unencrypted) await this.removeAndFail(key, unencrypted, () => this.deleteObject(key), 'it was deleted');
   }
 
   async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
@@ -413,6 +571,7 @@ export class S3Store implements ObjectStore {
     if (length === 0) res.destroy();
     const multipart = /-\d+"?$/.test(header(res, 'etag') ?? '');
     const crc32 = crc32FromBase64(header(res, CRC_METADATA));
+    const checks = { etag: header(res, 'etag')?.replace(/"/g, ''), partLayout: parseLayout(header(res, LAYOUT_METADATA)), encrypted: header(res, SSE_HEADER) !== undefined };
     if (res instanceof DirectResponse) {
       const answer = res;
       return {
@@ -422,20 +581,30 @@ export class S3Store implements ObjectStore {
         body: Readable.from(answer),
         crc32,
         multipart,
+        ...checks,
         fill: (into, offset, crc) => answer.fill(into, offset, into.length - offset, crc),
       };
     }
     const body = this.downThrottle ? Readable.from(throttled(res, this.downThrottle, signal)) : res;
-    return { size, start, length, body, crc32, multipart };
+    return { size, start, length, body, crc32, multipart, ...checks };
   }
 
   async headObject(key: string): Promise<ObjectHead | undefined> {
     let res: Answer;
-    try {
-      res = await this.exchange({ method: 'HEAD', key, headers: { 'x-amz-checksum-mode': 'ENABLED' } }, 'reading the size of');
-    } catch (err) {
-      if (err instanceof NotFoundError && err.code === 'NoSuchKey') return undefined;
-      throw err;
+    let checksumMode = this.checksums.askChecksumMode;
+    for (;;) {
+      try {
+        const headers: Record<string, string> = checksumMode ? { 'x-amz-checksum-mode': 'ENABLED' } : {};
+        res = await this.exchange({ method: 'HEAD', key, headers }, 'reading the size of');
+        break;
+      } catch (err) {
+        if (err instanceof NotFoundError && err.code === 'NoSuchKey') return undefined;
+        // B2 refuses x-amz-checksum-mode (400, and a HEAD's answer has no body to say why).
+        if (!checksumMode || !isChecksumRefusal(err)) throw err;
+        log.verbose(`checksums: the server refused x-amz-checksum-mode on HeadObject (${this.describeStoreError(err)}); asking again without it, and no later HEAD asks`);
+        this.checksums.headModeRefused = true;
+        checksumMode = false;
+      }
     }
     res.resume();
     // A COMPOSITE checksum (checksum of the parts' checksums) is not the content's CRC.
