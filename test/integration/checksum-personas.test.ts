@@ -227,6 +227,21 @@ describe('checksums: crc32 and md5', () => {
     }
   });
 
+  test('crc32 on a server that ignores flexible checksums fails, naming the option, and leaves nothing', async () => {
+    const t = await through('rgw16', { checksums: 'crc32' }, 'rgw16-crc32');
+    try {
+      for (const data of [SMALL, LARGE]) {
+        const file = `gpbackup_0_${TS}_strict_${data.length}`;
+        const r = await t.run(['backup_data', env.backupPath(TS, file)], data);
+        assertFailed(r, /checksums: crc32 is set, but the server's answer did not echo the CRC-32/, `backup_data of ${data.length} bytes`);
+        assert.deepEqual(await s3.listKeys(BUCKET, keyOf(t.folder, file)), []);
+        assert.deepEqual(await s3.listMultipartUploads(BUCKET), []);
+      }
+    } finally {
+      await t.proxy.stop();
+    }
+  });
+
   test('md5 sends no flexible-checksum header at all, on backup or restore', async () => {
     const t = await through('b2', { checksums: 'md5' }, 'b2-md5');
     try {

@@ -306,7 +306,13 @@ export class S3Store implements ObjectStore {
     operation: string,
     crc32: number,
     flexibleHeaders: Record<string, string> | undefined,
+    /** Removes what an answered request stored, when the answer shows it must not stand (a single PUT's object). */
+    remove?: () => Promise<void>,
   ): Promise<Answer> {
+    const fail = async (why: string, code?: string): Promise<never> => {
+      if (remove) await this.removeAndFail(spec.key!, why, remove, 'it was deleted');
+      throw new StoreRequestError(`${action} ${this.url(spec.key)}: ${why}`, code ? 400 : undefined, code);
+    };
     let flexible = flexibleHeaders !== undefined && this.checksums.sendFlexible;
     let withMd5 = this.checksums.sendMd5;
     let md5: string | undefined;
@@ -334,15 +340,11 @@ export class S3Store implements ObjectStore {
         return res;
       }
       if (echoed !== undefined) {
-        throw new StoreRequestError(
-          `${action} ${this.url(spec.key)}: the server computed CRC-32 ${crc32Hex(echoed)} of the bytes it received, not ${crc32Hex(crc32)}: they were altered on the way`,
-          400,
-          'BadDigest',
-        );
+        await fail(`the server computed CRC-32 ${crc32Hex(echoed)} of the bytes it received, not ${crc32Hex(crc32)}: they were altered on the way`, 'BadDigest');
       }
       if (!this.checksums.mayFallBack) {
-        throw new StoreRequestError(
-          `${action} ${this.url(spec.key)}: checksums: crc32 is set, but the server's answer did not echo the CRC-32 (x-amz-checksum-crc32): it does not validate it; set checksums: auto (or md5)`,
+        await fail(
+          "checksums: crc32 is set, but the server's answer did not echo the CRC-32 (x-amz-checksum-crc32): it does not validate it; set checksums: auto (or md5)",
         );
       }
       this.checksums.ignored(operation);
@@ -402,6 +404,7 @@ export class S3Store implements ObjectStore {
       crc32,
       // x-amz-sdk-checksum-algorithm: what AWS SDKs send beside the checksum; some servers (moto) keep it only then.
       { 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-checksum-crc32': crc },
+      () => this.deleteObject(key),
     );
     const unencrypted = this.unconfirmedEncryption(res, 'PutObject');
     if (unencrypted) await this.removeAndFail(key, unencrypted, () => this.deleteObject(key), 'it was deleted');
