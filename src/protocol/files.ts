@@ -43,7 +43,9 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, localPath);
   const started = Date.now();
-  const temp = join(dirname(localPath), `.${basename(localPath)}.partial-${process.pid}`);
+  // A short name of its own, in the same directory (the rename stays within one file system):
+  // one derived from the target's would be too long for a name near the 255-byte limit.
+  const temp = join(dirname(localPath), `.gpbackup_s3_plugin-${process.pid}.partial`);
   let fd: number;
   try {
     fd = openSync(temp, 'wx', 0o644);

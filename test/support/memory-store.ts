@@ -17,6 +17,7 @@ import {
   StoreRequestError,
   type CompletedPart,
   type DeleteFailure,
+  type MultipartUploadInfo,
   type ObjectHead,
   type ObjectInfo,
   type ObjectStore,
@@ -35,7 +36,7 @@ interface StoredChecksum {
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Buffer>();
   readonly checksums = new Map<string, StoredChecksum>();
-  readonly uploads = new Map<string, { key: string; parts: Map<number, { body: Buffer; crc32: number }> }>();
+  readonly uploads = new Map<string, { key: string; initiated: Date; parts: Map<number, { body: Buffer; crc32: number }> }>();
   readonly calls: Array<{ op: Op; key: string; detail?: string }> = [];
   inFlight = 0;
   maxInFlight = 0;
@@ -91,7 +92,7 @@ export class MemoryStore implements ObjectStore {
   async createMultipartUpload(key: string): Promise<string> {
     await this.enter('create', key);
     const id = `upload-${this.nextId++}`;
-    this.uploads.set(id, { key, parts: new Map() });
+    this.uploads.set(id, { key, initiated: new Date(), parts: new Map() });
     return id;
   }
 
@@ -127,7 +128,11 @@ export class MemoryStore implements ObjectStore {
     this.uploads.delete(uploadId);
   }
 
-  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartUploadInfo> {
+    for (const [uploadId, u] of [...this.uploads]) if (u.key.startsWith(prefix)) yield { key: u.key, uploadId, initiated: u.initiated };
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string, _opts?: { deadlineMs?: number }): Promise<void> {
     await this.enter('abort', key);
     this.uploads.delete(uploadId);
   }
