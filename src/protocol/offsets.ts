@@ -35,7 +35,13 @@ export function parseOffsets(input: string | Buffer, source: string): Range[] {
     throw new PluginError(`restore_data_subset: malformed offsets file ${source}: ${why}`);
   };
   const text = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const numbers: number[] = [];
+  // Numbers go straight into the ranges (no array of every number: a million ranges would hold
+  // two million of them at once). The count comes first; the rest is checked against it.
+  let count = -1;
+  let found = 0;
+  let ranges: Range[] = [];
+  let start = 0;
+  let prevEnd = -1;
   let i = 0;
   while (i < text.length) {
     if (isSpace(text[i]!)) {
@@ -57,26 +63,30 @@ export function parseOffsets(input: string | Buffer, source: string): Range[] {
       fail(`"${word}" is not a non-negative whole number`);
     }
     if (tooLarge) fail('a number is too large');
-    numbers.push(n);
-  }
-  if (numbers.length === 0) fail('it is empty');
-  const count = numbers[0]!;
-  if (count === 0) fail('it names no ranges');
-  const found = numbers.length - 1;
-  if (found !== 2 * count) fail(`it says ${count} ranges but holds ${found} numbers after the count (expected ${2 * count})`);
-  const ranges: Range[] = new Array(count);
-  let prevEnd = -1;
-  for (let r = 0; r < count; r++) {
-    const start = numbers[1 + 2 * r]!;
-    const end = numbers[2 + 2 * r]!;
-    if (end <= start) fail(`range ${r + 1} (${start} ${end}) ends before it starts or is empty`);
-    if (start < prevEnd) {
-      const prev = ranges[r - 1]!;
-      fail(`range ${r + 1} (${start} ${end}) overlaps or precedes range ${r} (${prev.start} ${prev.end})`);
+    if (count < 0) {
+      count = n;
+      if (count === 0) fail('it names no ranges');
+      ranges = new Array(Math.min(count, text.length));
+      continue;
     }
-    ranges[r] = { start, end };
+    found++;
+    if (found > 2 * count) continue; // too many: reported below, with the count
+    if (found % 2 === 1) {
+      start = n;
+      continue;
+    }
+    const r = found / 2;
+    const end = n;
+    if (end <= start) fail(`range ${r} (${start} ${end}) ends before it starts or is empty`);
+    if (start < prevEnd) {
+      const prev = ranges[r - 2]!;
+      fail(`range ${r} (${start} ${end}) overlaps or precedes range ${r - 1} (${prev.start} ${prev.end})`);
+    }
+    ranges[r - 1] = { start, end };
     prevEnd = end;
   }
+  if (count < 0) fail('it is empty');
+  if (found !== 2 * count) fail(`it says ${count} ranges but holds ${found} numbers after the count (expected ${2 * count})`);
   return ranges;
 }
 
