@@ -155,7 +155,9 @@ export class Logger {
       } catch (err) {
         // A missing log must not fail a backup; say so once, on stderr.
         this.fileFailed = true;
-        process.stderr.write(this.format('WARNING', `cannot write log file ${file}: ${(err as Error).message}`));
+        // Node's text without its code and call ("ENOENT: no such file or directory, mkdir '/x'").
+        const why = (err as Error).message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '');
+        process.stderr.write(this.format('WARNING', `cannot write log file ${file}: ${why}`));
       }
     }
     if (this.fd !== undefined) writeSync(this.fd, line);
