@@ -12,7 +12,6 @@ const TIMESTAMP = /^\d{14}$/;
  * a message, so it would name another key, and a tab makes list_directory's output ambiguous.
  */
 export function refuseControlCharacters(path: string, what: string): void {
-  // eslint-disable-next-line no-control-regex
   const at = path.search(/[\u0000-\u001f\u007f]/);
   if (at < 0) return;
   const code = path.charCodeAt(at).toString(16).padStart(2, '0');
