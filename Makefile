@@ -20,6 +20,7 @@ unit: node_modules/.package-lock.json
 bench: build
 	node scripts/bench-startup.mjs
 	node scripts/bench-transfer.mjs
+	node scripts/bench-subset.mjs
 
 # Copies dist/gpbackup_s3_plugin into $GPHOME/bin and, with gpsync or gpscp, to every host of the cluster
 # (HOSTFILE=<file>, else the hosts of gp_segment_configuration): scripts/install.sh.

@@ -3,6 +3,7 @@
  * user's own file for delete_backup) and returns the plugin's settings.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { fileErrorReason, readRegularFile } from './regular-file.js';
 import { log, type Logger } from '../log/gplog.js';
 import { ConfigError, PluginError } from '../protocol/errors.js';
 import { resolveConfig } from './resolve.js';
@@ -16,20 +17,9 @@ const MAX_CA_BUNDLE_BYTES = 16 * 1024 * 1024;
 
 /** `logger` gets the warning about a config file with a secret that others can read. */
 export function loadConfig(path: string, logger: Pick<Logger, 'warn'> = log): PluginConfig {
-  let text: string;
-  let mode: number;
-  try {
-    const stat = statSync(path);
-    if (stat.isDirectory()) throw new PluginError(`reading plugin config ${path}: it is a directory`);
-    if (stat.size > MAX_CONFIG_BYTES) throw tooLarge(path);
-    mode = stat.mode;
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if (err instanceof PluginError) throw err;
-    throw new PluginError(`reading plugin config ${path}: ${reason(err)}`);
-  }
-  const config = parseConfigText(text, path);
-  warnIfSecretExposed(config, path, mode, logger);
+  const { bytes, stat } = readRegularFile(path, MAX_CONFIG_BYTES, `reading plugin config ${path}`, tooLarge(path).message);
+  const config = parseConfigText(bytes.toString('utf8'), path);
+  warnIfSecretExposed(config, path, stat.mode, logger);
   return config;
 }
 
@@ -92,7 +82,7 @@ function checkCaBundle(file: string, lines: KeyLines): Problem[] {
     if (stat.size > MAX_CA_BUNDLE_BYTES) return problem(`${file} is larger than 16 MiB: is it a CA bundle?`);
     pem = readFileSync(file, 'latin1');
   } catch (err) {
-    return problem(`cannot read ${file}: ${reason(err)}`);
+    return problem(`cannot read ${file}: ${fileErrorReason(err)}`);
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
     return problem(`${file} holds no PEM certificate (a line -----BEGIN CERTIFICATE-----)`);
@@ -106,22 +96,4 @@ function isMapping(v: unknown): v is Record<string, unknown> {
 
 function tooLarge(path: string): PluginError {
   return new PluginError(`plugin config ${path} is larger than 1 MiB: is it the right file?`);
-}
-
-function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'ENOTDIR':
-      return 'a part of the path is not a directory';
-    default:
-      // Node's text starts with the code and ends with the call: "EIO: i/o error, read".
-      return (err instanceof Error ? err.message : String(err)).replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '');
-  }
 }

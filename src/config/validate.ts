@@ -22,8 +22,8 @@ export function optionAt(name: string, lines: KeyLines): string {
 /** `, got "abc"` for messages; a credential's value is never shown. */
 export function got(name: string, value: string): string {
   if (SECRET.has(name)) return ' (value not shown)';
-  // A proxy URL may hold a password: user:password@host.
-  const shown = name === 'http_proxy' ? value.replace(/\/\/[^/@\s]*@/, '//***@') : value;
+  // A proxy or endpoint URL may hold a password: user:password@host.
+  const shown = name === 'http_proxy' || name === 'endpoint' ? value.replace(/\/\/[^/@\s]*@/, '//***@') : value;
   return `, got ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 77)}...` : shown)}`;
 }
 

@@ -10,7 +10,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const PROGRAM = 'gpbackup_s3_plugin';
 
@@ -46,6 +46,33 @@ export function formatDuration(ms: number): string {
   const minutes = Math.floor(total / 60000);
   const seconds = ((total % 60000) / 1000).toFixed(3).replace(/\.?0+$/, '');
   return minutes > 0 ? `${minutes}m${seconds}s` : `${seconds}s`;
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir loops for ever where mkdir(2) answers
+ * ENOENT for a parent that exists (under /proc, for one). At most one mkdir per path component.
+ */
+function makeLogDir(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      mkdirSync(d, 0o755);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') break;
+      if (code !== 'ENOENT' || dirname(d) === d || missing.length > 64) throw err;
+      missing.push(d);
+    }
+  }
+  // The parents are there now: create what was missing below them, innermost last.
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, 0o755);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }
 
 export class Logger {
@@ -123,12 +150,14 @@ export class Logger {
       const dir = this.logDir();
       const file = join(dir, `${PROGRAM}_${dateStamp(new Date())}.log`);
       try {
-        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        makeLogDir(dir);
         this.fd = openSync(file, 'a', 0o644);
       } catch (err) {
         // A missing log must not fail a backup; say so once, on stderr.
         this.fileFailed = true;
-        process.stderr.write(this.format('WARNING', `cannot write log file ${file}: ${(err as Error).message}`));
+        // Node's text without its code and call ("ENOENT: no such file or directory, mkdir '/x'").
+        const why = (err as Error).message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '');
+        process.stderr.write(this.format('WARNING', `cannot write log file ${file}: ${why}`));
       }
     }
     if (this.fd !== undefined) writeSync(this.fd, line);

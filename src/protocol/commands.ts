@@ -26,7 +26,7 @@ export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
   [
     spec('setup_plugin_for_backup', 3, 4, HOOK_USAGE, async a => (await hooks()).setupForBackup(a)),
     spec('setup_plugin_for_restore', 3, 4, HOOK_USAGE, async a => (await hooks()).setupForRestore(a)),
-    spec('cleanup_plugin_for_backup', 3, 4, HOOK_USAGE, async a => (await hooks()).cleanup(a)),
+    spec('cleanup_plugin_for_backup', 3, 4, HOOK_USAGE, async a => (await hooks()).cleanupForBackup(a)),
     spec('cleanup_plugin_for_restore', 3, 4, HOOK_USAGE, async a => (await hooks()).cleanup(a)),
     spec('backup_file', 2, 2, '<config> <local_file>', async a => (await files()).backupFile(a)),
     spec('restore_file', 2, 2, '<config> <local_file>', async a => (await files()).restoreFile(a)),

@@ -4,7 +4,7 @@
  *   restore_data <config> <path>: the object's exact bytes to stdout.
  *   restore_data_subset <config> <path> <offsets_file>: given byte ranges of it, concatenated.
  */
-import { fstatSync, readFileSync } from 'node:fs';
+import { fstatSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { downloadObject, downloadRanges } from '../storage/download.js';
@@ -14,7 +14,8 @@ import { FdSource, PipeSource, type PartSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
-import { checkRangesWithin, parseOffsets } from './offsets.js';
+import { checkRangesWithin, readOffsetsFile } from './offsets.js';
+import { requireOpenStream } from './stdio.js';
 import { transferSummary } from './timing.js';
 
 /**
@@ -51,7 +52,25 @@ function stdinSource(signal: AbortSignal): PartSource {
   return stat.isFIFO() || stat.isSocket() ? new PipeSource(0, signal, refuseIfOrphaned) : new FdSource(0, signal, refuseIfOrphaned);
 }
 
+/**
+ * A config that is stdin (/dev/stdin, /proc/self/fd/0, or the very file redirected in) would
+ * be read as the config and leave the data stream empty or consumed: refused before it is read.
+ */
+function refuseConfigOnStdin(configPath: string): void {
+  let same = false;
+  try {
+    const config = statSync(configPath);
+    const stdin = fstatSync(0);
+    same = config.dev === stdin.dev && config.ino === stdin.ino;
+  } catch {
+    return; // the config reader says what is wrong with the file
+  }
+  if (same) throw new PluginError(`backup_data: the plugin config ${configPath} is stdin, which carries the data to back up: give the config file's own path`);
+}
+
 export async function backupData([configPath, dataPath]: string[]): Promise<void> {
+  requireOpenStream('backup_data', 'stdin');
+  refuseConfigOnStdin(configPath);
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
@@ -64,6 +83,7 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
 }
 
 export async function restoreData([configPath, dataPath]: string[]): Promise<void> {
+  requireOpenStream('restore_data', 'stdout');
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
@@ -79,13 +99,8 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
 }
 
 export async function restoreDataSubset([configPath, dataPath, offsetsPath]: string[]): Promise<void> {
-  let text: string;
-  try {
-    text = readFileSync(offsetsPath, 'utf8');
-  } catch (err) {
-    throw new PluginError(`restore_data_subset: cannot read offsets file ${offsetsPath}: ${(err as Error).message}`);
-  }
-  const ranges = parseOffsets(text, offsetsPath);
+  requireOpenStream('restore_data_subset', 'stdout');
+  const ranges = readOffsetsFile(offsetsPath);
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const head = await store.headObject(key);

@@ -39,11 +39,20 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}: ${transferSummary(bytes, started)}`);
 }
 
+/**
+ * Where restore_file writes before the rename: a short name of its own in the same directory
+ * (the rename stays within one file system). One derived from the target's name would be too
+ * long for a name near the file system's 255-byte limit.
+ */
+export function tempPathFor(localPath: string): string {
+  return join(dirname(localPath), `.gpbackup_s3_plugin-${process.pid}.partial`);
+}
+
 export async function restoreFile([configPath, localPath]: string[]): Promise<void> {
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, localPath);
   const started = Date.now();
-  const temp = join(dirname(localPath), `.${basename(localPath)}.partial-${process.pid}`);
+  const temp = tempPathFor(localPath);
   let fd: number;
   try {
     fd = openSync(temp, 'wx', 0o644);

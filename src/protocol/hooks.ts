@@ -13,6 +13,7 @@ import { s3Url } from '../storage/keys.js';
 import type { DeleteFailure, ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
 import { describeError, PluginError, UsageError } from './errors.js';
+import { abortUploadsUnder } from './orphans.js';
 
 const SCOPES = new Set(['master', 'coordinator', 'segment_host', 'segment']);
 
@@ -22,11 +23,11 @@ interface HookArgs {
   scope: string;
 }
 
-/** The content ID arrives as `"-1"` (quotes included, after bash re-parsing) or `-1`. */
+/** The content ID arrives as `"-1"` (quotes included, after bash re-parsing) or `-1`: both quotes or none. */
 export function parseContentId(raw: string): number {
-  const m = /^"?(-?\d+)"?$/.exec(raw.trim());
+  const m = /^(?:(-?\d+)|"(-?\d+)")$/.exec(raw.trim());
   if (!m) throw new UsageError(`content ID must be a number such as -1 or "3", got ${raw}`);
-  return Number(m[1]);
+  return Number(m[1] ?? m[2]);
 }
 
 function parseHookArgs(name: string, args: string[]): HookArgs | undefined {
@@ -283,4 +284,38 @@ export async function setupForRestore(args: string[]): Promise<void> {
 /** Nothing is left behind by setup, so cleanup has nothing to do; it does not even read the config. */
 export async function cleanup(args: string[]): Promise<void> {
   parseHookArgs('cleanup_plugin', args);
+}
+
+/** `backups/<YYYYMMDD>/<timestamp>/` when the local dir names a backup's directory. */
+function backupDirOf(localDir: string): string | undefined {
+  const [ts, day] = [basename(localDir), basename(localDir.replace(/\/+[^/]*\/*$/, ''))];
+  return /^\d{14}$/.test(ts) && /^\d{8}$/.test(day) && ts.startsWith(day) ? `backups/${day}/${ts}/` : undefined;
+}
+
+/**
+ * The coordinator's cleanup after a backup aborts the multipart uploads of that backup begun
+ * before the cleanup started: every backup_data has ended by then, so an upload still open was
+ * left by one that was killed. Best effort for a config that cannot be read (gpbackup only warns
+ * about a failed cleanup): that is logged, and nothing is done. Other scopes do nothing.
+ */
+export async function cleanupForBackup(args: string[]): Promise<void> {
+  const name = 'cleanup_plugin_for_backup';
+  const started = new Date();
+  const hook = parseHookArgs(name, args);
+  if (!hook || !(hook.scope === 'master' || hook.scope === 'coordinator')) return;
+  const dir = backupDirOf(hook.localDir);
+  if (dir === undefined) {
+    log.verbose(`${name}: ${hook.localDir} names no backup directory (backups/<YYYYMMDD>/<timestamp>): nothing to clean up`);
+    return;
+  }
+  let context: Awaited<ReturnType<typeof openContext>>;
+  try {
+    context = await openContext(hook.configPath, () => 1);
+  } catch (err) {
+    log.warn(`${name}: unfinished multipart uploads of the backup are not looked for: ${describeError(err)}`);
+    return;
+  }
+  const prefix = `${context.config.folder}/${dir}`;
+  const aborted = await abortUploadsUnder(context.store, prefix, name, started);
+  log.info(`${name}: aborted ${aborted} unfinished multipart upload(s) under ${s3Url(context.store.bucket, prefix)}`);
 }

@@ -10,6 +10,7 @@ import { backupPrefix, checkTimestamp, folderSubPrefix, s3Url } from '../storage
 import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
+import { abortUploadsUnder } from './orphans.js';
 
 const DELETE_BATCHES_IN_FLIGHT = 4;
 
@@ -39,7 +40,8 @@ export async function deleteBackup([configPath, timestamp]: string[]): Promise<v
   const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT, true);
   const prefix = backupPrefix(config.folder, timestamp);
   const count = await deletePrefix(store, prefix, `delete_backup ${timestamp}`);
-  log.info(`delete_backup: deleted ${count} object(s) under ${s3Url(store.bucket, prefix)}`);
+  const aborted = await abortUploadsUnder(store, prefix, `delete_backup ${timestamp}`);
+  log.info(`delete_backup: deleted ${count} object(s) and aborted ${aborted} unfinished multipart upload(s) under ${s3Url(store.bucket, prefix)}`);
 }
 
 export async function listDirectory([configPath, relPath]: string[]): Promise<void> {

@@ -12,6 +12,7 @@ import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import { partSizeIn } from './partplan.js';
 import { BufferPool } from './pool.js';
+import { planRangeGets, selectPieces } from './ranges.js';
 import type { Sink } from './sink.js';
 import { MIN_PART_SIZE, type ObjectStore, type PartLayout, type RangeResponse } from './store.js';
 import type { TransferOptions } from './upload.js';
@@ -279,7 +280,11 @@ export async function downloadObject(store: ObjectStore, key: string, sink: Sink
   return bytes;
 }
 
-/** Given byte ranges of the object, concatenated (a subset cannot be checked against the whole object's checksum). */
+/**
+ * Given byte ranges of the object, concatenated (a subset cannot be checked against the whole
+ * object's checksum). Ranges close together are fetched by one GET (ranges.ts); the GETs run
+ * `concurrency` at a time and only the requested bytes are written, in order.
+ */
 export async function downloadRanges(
   store: ObjectStore,
   key: string,
@@ -288,7 +293,13 @@ export async function downloadRanges(
   opts: TransferOptions,
 ): Promise<number> {
   const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES, opts.partSize);
-  const { bytes } = await fetchInOrder(fetcher, splitRanges(ranges, opts.partSize), sink, opts);
+  const plan = planRangeGets(ranges, opts.partSize);
+  // fetchInOrder hands over each GET's bytes in order: the n-th write is the n-th GET's.
+  let next = 0;
+  const selecting: Sink = {
+    write: data => sink.write(selectPieces(data, plan.gets[next++]!, plan.pieces)),
+  };
+  await fetchInOrder(fetcher, plan.gets, selecting, opts);
   log.info(`restored unverified: byte ranges cannot be checked against the whole object's checksum (${fetcher.what})`);
-  return bytes;
+  return plan.bytes;
 }

@@ -7,8 +7,20 @@ import { PluginError } from '../protocol/errors.js';
 
 const TIMESTAMP = /^\d{14}$/;
 
+/**
+ * Refuses control characters (U+0000-U+001F, U+007F) in a path: a newline prints as a space in
+ * a message, so it would name another key, and a tab makes list_directory's output ambiguous.
+ */
+export function refuseControlCharacters(path: string, what: string): void {
+  const at = path.search(/[\u0000-\u001f\u007f]/);
+  if (at < 0) return;
+  const code = path.charCodeAt(at).toString(16).padStart(2, '0');
+  throw new PluginError(`${what} ${JSON.stringify(path)} holds a control character (0x${code}) at position ${at + 1}: such names are refused`);
+}
+
 /** The object key for a local path <anything>/backups/<D>/<TS>/<file>. */
 export function keyForPath(folder: string, localPath: string): string {
+  refuseControlCharacters(localPath, 'path');
   // Empty components (from `//`) are dropped, as path normalisation would.
   const parts = localPath.split('/').filter(p => p !== '');
   const tail = parts.slice(-4);
@@ -42,6 +54,7 @@ export function backupPrefix(folder: string, timestamp: string): string {
  */
 export function folderSubPrefix(folder: string, relPath: string | undefined, what: string): string {
   if (relPath === undefined) return `${folder}/`;
+  refuseControlCharacters(relPath, `${what}: path`);
   const trimmed = relPath.replace(/\/+$/, '');
   const parts = trimmed.split('/');
   if (trimmed === '' || relPath.startsWith('/') || parts.some(p => p === '' || p === '.' || p === '..')) {

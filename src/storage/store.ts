@@ -34,7 +34,11 @@ export interface ObjectStore {
   ): Promise<string>;
   /** `crc32` is the whole object's. */
   completeMultipartUpload(key: string, uploadId: string, parts: CompletedPart[], crc32: number): Promise<void>;
-  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
+  /** An upload already gone counts as aborted. `deadlineMs`: one attempt only, given up after that long. */
+  abortMultipartUpload(key: string, uploadId: string, opts?: { deadlineMs?: number }): Promise<void>;
+
+  /** Multipart uploads begun and neither completed nor aborted, of keys under the prefix, page after page. */
+  listMultipartUploads(prefix: string): AsyncIterable<MultipartUploadInfo>;
 
   /**
    * Bytes [start, end) of an object, or fewer if the object is shorter.
@@ -102,6 +106,13 @@ export interface ObjectHead {
   size: number;
   /** Undefined for objects written without one (by the Go plugin, or by a server that keeps none). */
   crc32?: number;
+}
+
+export interface MultipartUploadInfo {
+  key: string;
+  uploadId: string;
+  /** When the upload was begun, by the server's clock. */
+  initiated: Date;
 }
 
 export interface ObjectInfo {

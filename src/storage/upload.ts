@@ -5,6 +5,7 @@
  * is one PutObject. On any failure or abort the multipart upload is aborted,
  * so no object and no orphaned parts are left.
  */
+import { log } from '../log/gplog.js';
 import { PluginError } from '../protocol/errors.js';
 import { crc32Combine } from './crc32.js';
 import { s3Url } from './keys.js';
@@ -20,6 +21,12 @@ export interface TransferOptions {
   /** Resumes of a download piece whose body was cut off (the store retries whole requests itself). */
   retries?: number;
 }
+
+/** An interrupted upload gets one abort request of at most this long: the process must end within seconds. */
+export const INTERRUPTED_ABORT_MS = 2_000;
+
+/** Multipart uploads begun and neither completed nor aborted (upload ID to s3:// URL): what an exit now would leave behind. */
+export const uploadsInProgress = new Map<string, string>();
 
 export interface UploadResult {
   bytes: number;
@@ -42,16 +49,27 @@ export async function uploadStream(
   }
 
   const uploadId = await store.createMultipartUpload(key, { partSize: plan.sizeOf(1), partsPerDoubling: plan.groupSize });
+  const url = s3Url(store.bucket, key);
+  uploadsInProgress.set(uploadId, url);
   try {
-    return await uploadParts(store, key, uploadId, reader, pool, first, opts, plan.sizeOf);
+    const result = await uploadParts(store, key, uploadId, reader, pool, first, opts, plan.sizeOf);
+    uploadsInProgress.delete(uploadId);
+    return result;
   } catch (err) {
+    // Interrupted: one quick attempt, whatever the server does; otherwise with the usual retries.
+    const interrupted = opts.signal?.aborted === true;
     try {
-      await store.abortMultipartUpload(key, uploadId);
+      await store.abortMultipartUpload(key, uploadId, interrupted ? { deadlineMs: INTERRUPTED_ABORT_MS } : undefined);
     } catch (abortErr) {
-      throw new PluginError(
-        `${(err as Error).message}; and aborting multipart upload ${uploadId} of ${s3Url(store.bucket, key)} failed too: ${(abortErr as Error).message}`,
+      log.warn(
+        `multipart upload ${uploadId} of ${url} is left behind (aborting it failed: ${(abortErr as Error).message}): ` +
+          'delete_backup of its backup, or a lifecycle rule, removes it',
       );
+      throw new PluginError(`${(err as Error).message}; and aborting multipart upload ${uploadId} of ${url} failed too: ${(abortErr as Error).message}`);
+    } finally {
+      uploadsInProgress.delete(uploadId);
     }
+    log.info(`multipart upload ${uploadId} of ${url} aborted: nothing is left behind`);
     throw err;
   }
 }

@@ -24,6 +24,7 @@ import {
   StoreRequestError,
   type CompletedPart,
   type DeleteFailure,
+  type MultipartUploadInfo,
   type ObjectHead,
   type ObjectInfo,
   type ObjectStore,
@@ -47,7 +48,7 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Buffer>();
   readonly checksums = new Map<string, StoredChecksum>();
-  readonly uploads = new Map<string, { key: string; layout?: PartLayout; parts: Map<number, { body: Buffer; crc32: number }> }>();
+  readonly uploads = new Map<string, { key: string; layout?: PartLayout; initiated: Date; parts: Map<number, { body: Buffer; crc32: number }> }>();
   /** False: no full-object CRC-32 for multipart objects (headObject tells none). */
   keepsChecksums = true;
   readonly calls: Array<{ op: Op; key: string; detail?: string }> = [];
@@ -105,7 +106,7 @@ export class MemoryStore implements ObjectStore {
   async createMultipartUpload(key: string, layout?: PartLayout): Promise<string> {
     await this.enter('create', key);
     const id = `upload-${this.nextId++}`;
-    this.uploads.set(id, { key, layout, parts: new Map() });
+    this.uploads.set(id, { key, layout, initiated: new Date(), parts: new Map() });
     return id;
   }
 
@@ -142,7 +143,11 @@ export class MemoryStore implements ObjectStore {
     this.uploads.delete(uploadId);
   }
 
-  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartUploadInfo> {
+    for (const [uploadId, u] of [...this.uploads]) if (u.key.startsWith(prefix)) yield { key: u.key, uploadId, initiated: u.initiated };
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string, _opts?: { deadlineMs?: number }): Promise<void> {
     await this.enter('abort', key);
     this.uploads.delete(uploadId);
   }

@@ -59,6 +59,20 @@ registerSecret(TEST_SECRET_KEY, 'TEST_SECRET_KEY');
 
 /** Options whose values writeConfig registers as secrets. */
 const SECRET_OPTIONS = ['aws_secret_access_key', 'aws_session_token'];
+/** Options holding a URL whose userinfo password (http://KEY:SECRET@host) writeConfig registers as a secret. */
+const URL_OPTIONS = ['endpoint', 'http_proxy'];
+
+/** The password of a URL's userinfo (or a lone user name), decoded, if any. */
+function userinfoSecret(url: string): string | undefined {
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url.trim())?.[1];
+  if (!userinfo) return undefined;
+  const secret = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
+  try {
+    return decodeURIComponent(secret);
+  } catch {
+    return secret;
+  }
+}
 
 /** The names of the registered secrets found in `text`. */
 export function secretsIn(text: string | Buffer): string[] {
@@ -123,11 +137,18 @@ export class PluginEnv {
     return p;
   }
 
-  /** Writes a config file; its secret key and session token become registered secrets. */
+  /**
+   * Writes a config file; its secret key and session token, and the password in the endpoint's
+   * or http_proxy's URL, become registered secrets.
+   */
   writeConfig(options: Options, name = 'config.yaml'): string {
     for (const option of SECRET_OPTIONS) {
       const value = options[option];
       if (value !== undefined && value.length >= MIN_SECRET_LENGTH) registerSecret(value, option);
+    }
+    for (const option of URL_OPTIONS) {
+      const secret = options[option] === undefined ? undefined : userinfoSecret(options[option]);
+      if (secret !== undefined && secret.length >= MIN_SECRET_LENGTH) registerSecret(secret, `${option} userinfo password`);
     }
     return this.writeFile(name, toYaml(this.bin, options));
   }

@@ -102,9 +102,13 @@ async function multipartExtensions(ctx, next) {
   if (ctx.method === 'GET' && !key && ctx.query.uploads !== undefined) {
     const root = uploadsDir(bucket);
     const ids = fs.existsSync(root) ? fs.readdirSync(root) : [];
-    const uploads = ids.map(id => {
+    // As S3: only keys under ?prefix=, each with the time it was begun.
+    const prefix = String(ctx.query.prefix ?? '');
+    const uploads = ids.flatMap(id => {
       const k = fs.readFileSync(path.join(root, id, 'key'), 'utf8');
-      return `<Upload><Key>${xmlEscape(k)}</Key><UploadId>${xmlEscape(id)}</UploadId></Upload>`;
+      if (!k.startsWith(prefix)) return [];
+      const initiated = fs.statSync(path.join(root, id, 'key')).mtime.toISOString();
+      return [`<Upload><Key>${xmlEscape(k)}</Key><UploadId>${xmlEscape(id)}</UploadId><Initiated>${initiated}</Initiated></Upload>`];
     });
     ctx.type = 'application/xml';
     ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult><Bucket>${xmlEscape(bucket)}</Bucket><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;

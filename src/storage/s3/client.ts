@@ -16,6 +16,7 @@ import {
   StoreRequestError,
   type CompletedPart,
   type DeleteFailure,
+  type MultipartUploadInfo,
   type ObjectHead,
   type ObjectInfo,
   type ObjectStore,
@@ -69,6 +70,8 @@ interface RequestSpec {
   onRetry?: () => void;
   /** A GET whose body is read straight into buffers (Transport.sendDirect). */
   direct?: boolean;
+  /** Attempts in all, instead of max_retries + 1. */
+  attempts?: number;
 }
 
 /** An error answer from the server. */
@@ -208,7 +211,7 @@ export class S3Store implements ObjectStore {
   private async exchange(spec: RequestSpec, action: string): Promise<Answer>;
   private async exchange<T>(spec: RequestSpec, action: string, consume: (res: Answer) => Promise<T>): Promise<T>;
   private async exchange<T>(spec: RequestSpec, action: string, consume?: (res: Answer) => Promise<T>): Promise<T | Answer> {
-    const attempts = this.config.maxRetries + 1;
+    const attempts = spec.attempts ?? this.config.maxRetries + 1;
     for (let attempt = 1; ; attempt++) {
       let err: unknown;
       try {
@@ -539,14 +542,41 @@ export class S3Store implements ObjectStore {
     if (unencrypted) await this.removeAndFail(key, unencrypted, () => this.deleteObject(key), 'it was deleted');
   }
 
-  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+  async abortMultipartUpload(key: string, uploadId: string, opts: { deadlineMs?: number } = {}): Promise<void> {
+    const action = 'aborting multipart upload of';
+    const deadline = opts.deadlineMs === undefined ? undefined : AbortSignal.timeout(opts.deadlineMs);
     try {
-      const res = await this.exchange({ method: 'DELETE', key, query: { uploadId } }, 'aborting multipart upload of');
+      const res = await this.exchange(
+        { method: 'DELETE', key, query: { uploadId }, signal: deadline, attempts: deadline ? 1 : undefined },
+        action,
+      );
       res.resume();
     } catch (err) {
       if ((err as StoreRequestError).status === 404 || err instanceof NotFoundError) return; // NoSuchUpload: already gone
+      if (deadline?.aborted) throw new StoreRequestError(`${action} ${this.url(key)}: no answer within ${opts.deadlineMs} ms`);
       throw err;
     }
+  }
+
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartUploadInfo> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const query: Record<string, string> = { uploads: '', prefix };
+      if (keyMarker !== undefined) query['key-marker'] = keyMarker;
+      if (uploadIdMarker !== undefined) query['upload-id-marker'] = uploadIdMarker;
+      const xml = await this.xmlResult({ method: 'GET', query, about: prefix }, 'listing multipart uploads under');
+      for (const upload of elements(xml, 'Upload')) {
+        const key = text(upload, 'Key');
+        const uploadId = text(upload, 'UploadId');
+        // A server that ignores the prefix must not hand out other backups' uploads.
+        if (key === undefined || uploadId === undefined || !key.startsWith(prefix)) continue;
+        yield { key, uploadId, initiated: new Date(text(upload, 'Initiated') ?? Number.NaN) };
+      }
+      const more = text(xml, 'IsTruncated') === 'true';
+      keyMarker = more ? text(xml, 'NextKeyMarker') : undefined;
+      uploadIdMarker = more ? text(xml, 'NextUploadIdMarker') : undefined;
+    } while (keyMarker);
   }
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<RangeResponse> {

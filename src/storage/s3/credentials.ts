@@ -6,6 +6,7 @@
  * credential providers on first use.
  */
 import type { PluginConfig } from '../../config/types.js';
+import { log } from '../../log/gplog.js';
 import { PluginError } from '../../protocol/errors.js';
 import type { Credentials } from './sigv4.js';
 
@@ -24,7 +25,12 @@ function cached(resolve: () => Promise<Expiring>): CredentialSource {
   return async () => {
     const creds = current && (await current.catch(() => undefined));
     if (creds && (!creds.expiration || creds.expiration.getTime() - Date.now() > REFRESH_MARGIN_MS)) return creds;
-    current = resolve();
+    current = resolve().then(fresh => {
+      // Keys from a profile, a role or STS are secrets like those of the config: never printed.
+      log.addSecret(fresh.secretAccessKey);
+      log.addSecret(fresh.sessionToken);
+      return fresh;
+    });
     return current;
   };
 }
