@@ -1,23 +1,70 @@
 #!/usr/bin/env node
-// Runs the test suites with Node's test runner: `node scripts/test.mjs [unit|integration]...` (default: both).
-// Integration tests run the built dist/gpbackup_s3_plugin against a local S3 server they start themselves.
+// Runs the test suites with Node's test runner: `node scripts/test.mjs [unit|integration|rgw]...`
+// (default: all three). Integration tests run the built dist/gpbackup_s3_plugin against a local
+// S3 server they start themselves (s3rver). The RGW tier then runs RGW_FILES again against one
+// Ceph RGW (Debian's radosgw) started for the whole tier and stopped after it
+// (test/support/ceph-rgw.mjs): a real S3 implementation that checks SigV4 signatures.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateValidator } from './gen-validator.mjs';
+import { killRgwDirSync, RGW_INSTALL_HINT, rgwInstalled, rgwVersion, startRgw } from '../test/support/ceph-rgw.mjs';
+
+/** Integration files that must pass on Ceph RGW too. */
+const RGW_FILES = ['commands', 'conformance', 'integrity'].map(f => join('test', 'integration', `${f}.test.ts`));
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration'];
-const files = suites.flatMap(s =>
-  readdirSync(join(root, 'test', s))
-    .filter(f => f.endsWith('.test.ts'))
-    .sort()
-    .map(f => join('test', s, f)),
-);
+const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'rgw'];
+const files = suites
+  .filter(s => s !== 'rgw')
+  .flatMap(s =>
+    readdirSync(join(root, 'test', s))
+      .filter(f => f.endsWith('.test.ts'))
+      .sort()
+      .map(f => join('test', s, f)),
+  );
 generateValidator(); // unit tests import the generated config validator
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
-process.exit(r.status ?? 1);
+
+function nodeTest(testFiles, env, concurrency) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...testFiles], {
+    cwd: root,
+    stdio: 'inherit',
+    env,
+  });
+  return r.status ?? 1;
+}
+
+let status = files.length ? nodeTest(files, process.env, 2) : 0;
+
+if (suites.includes('rgw')) status = (await rgwTier()) || status;
+process.exit(status);
+
+async function rgwTier() {
+  if (!rgwInstalled()) {
+    if (process.env.CI === 'true') {
+      process.stderr.write(`RGW tier: Ceph RGW is not installed, and CI must run it: ${RGW_INSTALL_HINT}\n`);
+      return 1;
+    }
+    process.stdout.write(`RGW tier skipped: Ceph RGW is not installed (as root: ${RGW_INSTALL_HINT})\n`);
+    return 0;
+  }
+  const t0 = Date.now();
+  let rgw;
+  try {
+    rgw = await startRgw();
+  } catch (err) {
+    process.stderr.write(`RGW tier: ${err.message}\n`);
+    return 1;
+  }
+  // Interrupted or not, the daemons we started go with us.
+  const kill = () => killRgwDirSync(rgw.dir);
+  process.once('exit', kill);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
+  process.stdout.write(`RGW tier: ${rgwVersion()} at ${rgw.endpoint}, up in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  // One file at a time: the files share the instance and some bucket names.
+  const status = nodeTest(RGW_FILES, { ...process.env, S3_TEST_SERVER: 'rgw', RGW_ENDPOINT: rgw.endpoint }, 1);
+  await rgw.stop();
+  process.off('exit', kill);
+  return status;
+}

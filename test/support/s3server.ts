@@ -3,7 +3,11 @@
  * as its own process and stopped by the test that started it.
  *
  * Default: s3rver from npm (installed by `npm ci`). With S3_TEST_SERVER=moto,
- * `moto_server` is used instead where it is on the PATH.
+ * `moto_server` is used instead where it is on the PATH. With S3_TEST_SERVER=rgw,
+ * Ceph RGW (Debian's radosgw): the instance at RGW_ENDPOINT when set (scripts/test.mjs
+ * starts one for the whole RGW tier), else one of its own (test/support/ceph-rgw.mjs,
+ * ~15 s). RGW checks SigV4 signatures; a shared instance is cleaned by stop(): every
+ * bucket this server created is emptied and deleted.
  *
  * The helper's own client writes as the Go plugin does, with no flexible
  * checksum: an object it puts has no stored CRC-32.
@@ -15,8 +19,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchS3rver } from './s3rver-launch.mjs';
+import { startRgw } from './ceph-rgw.mjs';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -31,7 +38,7 @@ export const TEST_ACCESS_KEY = 'GPBTESTACCESSKEY';
 export const TEST_SECRET_KEY = 'gpb-Test/Secret+Key-do-not-print-0123456789';
 
 export interface TestS3Server {
-  kind: 's3rver' | 'moto';
+  kind: 's3rver' | 'moto' | 'rgw';
   endpoint: string;
   port: number;
   client: S3Client;
@@ -42,9 +49,15 @@ export interface TestS3Server {
   deleteObject(bucket: string, key: string): Promise<void>;
   listKeys(bucket: string, prefix?: string): Promise<string[]>;
   listMultipartUploads(bucket: string): Promise<string[]>;
+  /**
+   * Whether the server keeps the flexible checksums (x-amz-checksum-crc32) it is sent and reports
+   * them on HEAD, as AWS does (s3rver through s3rver-main.cjs, moto). Ceph RGW 16 accepts them,
+   * validates none and stores none.
+   */
+  keepsChecksums: boolean;
   /** The x-amz-checksum-crc32 the server reports for the object with checksum mode on (base64), if any. */
   headChecksum(bucket: string, key: string): Promise<string | undefined>;
-  /** s3rver only (undefined for moto): the file s3rver keeps the object's bytes in. */
+  /** s3rver only (undefined for moto and rgw): the file s3rver keeps the object's bytes in. */
   objectPath(bucket: string, key: string): string | undefined;
   /** s3rver only: flips every bit of the stored byte at `offset`, as bit rot would; the server notices nothing. */
   corruptObject(bucket: string, key: string, offset: number): Promise<void>;
@@ -86,12 +99,28 @@ function reportUnexpectedExit(child: ChildProcess, tail: () => string): void {
 
 const stopping = new WeakSet<ChildProcess>();
 
+function serverKind(): TestS3Server['kind'] {
+  const k = process.env.S3_TEST_SERVER;
+  return k === 'moto' || k === 'rgw' ? k : 's3rver';
+}
+
 export async function startS3Server(): Promise<TestS3Server> {
-  const kind = process.env.S3_TEST_SERVER === 'moto' ? 'moto' : 's3rver';
-  let child: ChildProcess;
+  const kind = serverKind();
+  let child: ChildProcess | undefined;
   let port: number;
   let dataDir: string | undefined;
-  if (kind === 's3rver') {
+  let endpoint: string;
+  let stopRgw: (() => Promise<void>) | undefined;
+  if (kind === 'rgw') {
+    if (process.env.RGW_ENDPOINT) {
+      endpoint = process.env.RGW_ENDPOINT.replace(/\/$/, '');
+    } else {
+      const rgw = await startRgw();
+      endpoint = rgw.endpoint;
+      stopRgw = rgw.stop;
+    }
+    port = Number(new URL(endpoint).port);
+  } else if (kind === 's3rver') {
     dataDir = mkdtempSync(join(tmpdir(), 's3rver-'));
     const server = launchS3rver(dataDir);
     child = server.child;
@@ -107,7 +136,7 @@ export async function startS3Server(): Promise<TestS3Server> {
     reportUnexpectedExit(child, () => tail);
     await waitForHttp(`http://127.0.0.1:${port}/`, 20_000);
   }
-  const endpoint = `http://127.0.0.1:${port}`;
+  endpoint ??= `http://127.0.0.1:${port}`;
   const client = new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -126,6 +155,26 @@ export async function startS3Server(): Promise<TestS3Server> {
     return join(dataDir, bucket, ...segments, `${last}._S3rver_object`);
   }
 
+  /** Deletes every object and multipart upload of a bucket (RGW instances are shared by test files). */
+  async function emptyBucket(bucket: string): Promise<void> {
+    for (const key of await listKeysOf(bucket)) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    const r = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    for (const u of r.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }));
+  }
+
+  async function listKeysOf(bucket: string, prefix?: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of r.Contents ?? []) keys.push(o.Key!);
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
+  }
+
+  const created = new Set<string>();
+
   function storedFile(bucket: string, key: string): string {
     const path = objectPath(bucket, key);
     if (!path) throw new Error(`changing stored objects needs s3rver, not ${kind}`);
@@ -137,8 +186,16 @@ export async function startS3Server(): Promise<TestS3Server> {
     endpoint,
     port,
     client,
+    keepsChecksums: kind !== 'rgw',
     async createBucket(name) {
-      await client.send(new CreateBucketCommand({ Bucket: name }));
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: name }));
+      } catch (err) {
+        // A shared RGW may still hold the bucket from an interrupted run: start from an empty one.
+        if (kind !== 'rgw' || (err as { name?: string }).name !== 'BucketAlreadyExists') throw err;
+        await emptyBucket(name);
+      }
+      created.add(name);
     },
     async putObject(bucket, key, body) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
@@ -164,16 +221,7 @@ export async function startS3Server(): Promise<TestS3Server> {
     async deleteObject(bucket, key) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },
-    async listKeys(bucket, prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const o of r.Contents ?? []) keys.push(o.Key!);
-        token = r.IsTruncated ? r.NextContinuationToken : undefined;
-      } while (token);
-      return keys.sort();
-    },
+    listKeys: listKeysOf,
     async listMultipartUploads(bucket) {
       const r = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return (r.Uploads ?? []).map(u => u.Key!);
@@ -203,7 +251,19 @@ export async function startS3Server(): Promise<TestS3Server> {
       await truncate(path, newSize);
     },
     async stop() {
+      if (kind === 'rgw') {
+        if (!stopRgw) {
+          for (const b of created) {
+            await emptyBucket(b);
+            await client.send(new DeleteBucketCommand({ Bucket: b }));
+          }
+        }
+        client.destroy();
+        await stopRgw?.();
+        return;
+      }
       client.destroy();
+      if (!child) return;
       stopping.add(child);
       if (child.exitCode === null) {
         const exited = new Promise(r => child.once('exit', r));
