@@ -12,6 +12,7 @@ import { StreamSink } from '../storage/sink.js';
 import { FdSource, PipeSource, type PartSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
+import { ensureRetention } from './object-lock.js';
 import { restoreObject, restoreSubset, uploadNote, uploadSource } from './encryption.js';
 import { PluginError } from './errors.js';
 import { parseOffsets } from './offsets.js';
@@ -60,6 +61,7 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
     concurrency: config.backupConcurrency,
     signal,
   });
+  await ensureRetention(config, store, key, parts);
   log.info(`Uploaded ${basename(dataPath)} to ${s3Url(store.bucket, key)} in ${parts} part(s)${uploadNote(config)}: ${transferSummary(bytes, started)}`);
 }
 

@@ -12,6 +12,7 @@ import { FileSink } from '../storage/sink.js';
 import { FdSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
+import { ensureRetention } from './object-lock.js';
 import { restoreObject, uploadNote, uploadSource } from './encryption.js';
 import { PluginError } from './errors.js';
 import { transferSummary } from './timing.js';
@@ -27,8 +28,9 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
     throw new PluginError(`backup_file: cannot read ${localPath}: ${(err as Error).message}`);
   }
   let bytes: number;
+  let parts: number;
   try {
-    ({ bytes } = await uploadStream(store, key, uploadSource(config, new FdSource(fd, signal)), {
+    ({ bytes, parts } = await uploadStream(store, key, uploadSource(config, new FdSource(fd, signal)), {
       partSize: config.backupPartSize,
       concurrency: config.backupConcurrency,
       signal,
@@ -36,6 +38,7 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   } finally {
     closeSync(fd);
   }
+  await ensureRetention(config, store, key, parts);
   log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}${uploadNote(config)}: ${transferSummary(bytes, started)}`);
 }
 

@@ -13,6 +13,7 @@ import { s3Url } from '../storage/keys.js';
 import type { DeleteFailure, ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
 import { describeError, PluginError, UsageError } from './errors.js';
+import { checkObjectLockForBackup } from './object-lock.js';
 
 const SCOPES = new Set(['master', 'coordinator', 'segment_host', 'segment']);
 
@@ -260,6 +261,7 @@ export async function setupForBackup(args: string[]): Promise<void> {
     await backupWriteCheck(store, name, config.folder, probe, signal);
     log.info(`${name} (${hook.scope}): ${folderUrl} is writable`);
   } else {
+    await checkObjectLockForBackup(config, store, name);
     await backupPreflight(store, name, config.folder, probe, signal);
     log.info(`${name} (${hook.scope}): ${folderUrl} takes writes, reads, listings, multipart uploads and deletes`);
   }

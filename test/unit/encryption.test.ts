@@ -204,7 +204,7 @@ test('plain objects (Go-written, older backups) pass through a restore unchanged
   for (const size of [0, 1, 7, 8, 9, 5000]) {
     const plain = patternBytes(size, 11);
     const out = new MemorySink();
-    const sink = new DetectingSink(out, [KEY], 's3://b/k');
+    const sink: DetectingSink = new DetectingSink(out, [KEY], "s3://b/k");
     for (let i = 0; i < size; i += 3) await sink.write(plain.subarray(i, i + 3));
     await sink.finish();
     assert.equal(sink.kind, 'plain');
