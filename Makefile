@@ -16,11 +16,12 @@ test: build
 unit: node_modules/.package-lock.json
 	node scripts/test.mjs unit
 
-# Start-up and transfer benchmarks against the local S3 server (docs/performance.md).
+# Start-up, transfer and client-side encryption benchmarks against the local S3 server (docs/performance.md).
 bench: build
 	node scripts/bench-startup.mjs
 	node scripts/bench-transfer.mjs
 	node scripts/bench-subset.mjs
+	node scripts/bench-encryption.mjs
 
 # Copies dist/gpbackup_s3_plugin into $GPHOME/bin and, with gpsync or gpscp, to every host of the cluster
 # (HOSTFILE=<file>, else the hosts of gp_segment_configuration): scripts/install.sh.

@@ -692,7 +692,9 @@ async function main() {
       stdin: dataStream(base, opts.bytes),
     });
     const stored = await objectSize(client, DATA_KEY);
-    if (stored !== opts.bytes) throw new Error(`backup_data stored ${stored} bytes, expected ${opts.bytes}`);
+    // client_side_encryption adds a 108-byte header and a 16-byte tag per 64 KiB segment (docs/encryption.md).
+    const expected = opts.options.client_side_encryption === 'on' ? opts.bytes + 108 + Math.max(1, Math.ceil(opts.bytes / 65536)) * 16 : opts.bytes;
+    if (stored !== expected) throw new Error(`backup_data stored ${stored} bytes, expected ${expected}`);
     samples.pluginBackup.push(up);
 
     // plugin restore_data

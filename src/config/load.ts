@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { fileErrorReason, readRegularFile } from './regular-file.js';
 import { log, type Logger } from '../log/gplog.js';
 import { ConfigError, PluginError } from '../protocol/errors.js';
+import { readEncryptionKeys } from './encryption-keys.js';
 import { resolveConfig } from './resolve.js';
 import type { PluginConfig } from './types.js';
 import { findProblems, optionAt } from './validate.js';
@@ -61,6 +62,7 @@ export function parseConfigText(text: string, path: string): PluginConfig {
   const resolved = resolveConfig(doc, lines, path, skip);
   problems.push(...resolved.problems);
   if (resolved.config.caBundle !== undefined) problems.push(...checkCaBundle(resolved.config.caBundle, lines));
+  if (problems.length === 0) problems.push(...readEncryptionKeys(resolved.config, lines));
   if (problems.length > 0) {
     // Problems without a line (missing options) first, then in file order.
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));

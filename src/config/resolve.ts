@@ -92,6 +92,10 @@ export function resolveConfig(
     checksums: value('checksums') as ChecksumMode,
     backupMaxBandwidth: bandwidth('backup_max_bandwidth'),
     restoreMaxBandwidth: bandwidth('restore_max_bandwidth'),
+    clientSideEncryption: value('client_side_encryption') === 'on',
+    encryptionOldKeyFiles: (given('encryption_old_key_files') ?? '').split(',').map(f => f.trim()).filter(Boolean),
+    // The key files are read by load.ts (checkKeyFiles), once the options are valid.
+    decryptionKeys: [],
   };
   const optional = {
     region: given('region'),
@@ -107,6 +111,10 @@ export function resolveConfig(
     storageClass: given('storage_class'),
     awsProfile: given('aws_profile'),
     roleArn: given('role_arn'),
+    encryptionKeyFile: given('encryption_key_file'),
+    // The schema's enum allows only these two.
+    objectLockMode: given('object_lock_mode') as PluginConfig['objectLockMode'],
+    objectLockDays: given('object_lock_days') === undefined ? undefined : count('object_lock_days'),
     // Injected by gpbackup, kept as given even when empty.
     pgport: typeof options.pgport === 'string' ? options.pgport : undefined,
     backupPluginVersion: typeof options.backup_plugin_version === 'string' ? options.backup_plugin_version : undefined,

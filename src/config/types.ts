@@ -1,5 +1,7 @@
 /** The plugin's settings once the config file is read, validated and resolved. */
 
+import type { UserKey } from '../storage/encryption/format.js';
+
 export type LoggerVerbosity = 'error' | 'info' | 'verbose' | 'debug';
 
 export type ChecksumMode = 'auto' | 'crc32' | 'md5' | 'off';
@@ -62,6 +64,18 @@ export interface PluginConfig {
   awsProfile?: string;
   /** IAM role assumed (STS AssumeRole) with the credentials found otherwise. */
   roleArn?: string;
+  /** `client_side_encryption: on`: every object written is encrypted with `encryptionKey`. */
+  clientSideEncryption: boolean;
+  /** `encryption_key_file`, read when the config is read. */
+  encryptionKeyFile?: string;
+  encryptionKey?: UserKey;
+  /** `encryption_old_key_files`: keys that only decrypt. */
+  encryptionOldKeyFiles: string[];
+  /** Every key a restore may try: the current one first, then the old ones. */
+  decryptionKeys: UserKey[];
+  /** `object_lock_mode` and `object_lock_days`: the retention of every object written. */
+  objectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
+  objectLockDays?: number;
   /** Injected by gpbackup; accepted and unused. */
   pgport?: string;
   backupPluginVersion?: string;

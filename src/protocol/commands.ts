@@ -15,6 +15,7 @@ const hooks = () => import('./hooks.js');
 const files = () => import('./files.js');
 const data = () => import('./data.js');
 const manage = () => import('./manage.js');
+const decryptCommand = () => import('./decrypt.js');
 
 const HOOK_USAGE = '<config> <local_backup_dir> <scope> [<content_id>]';
 
@@ -38,5 +39,8 @@ export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
     spec('delete_backup', 2, 2, '<config> <timestamp>', async a => (await manage()).deleteBackup(a)),
     spec('list_directory', 1, 2, '<config> [<path>]', async a => (await manage()).listDirectory(a)),
     spec('delete_directory', 2, 2, '<config> <path>', async a => (await manage()).deleteDirectory(a)),
+    spec('decrypt', 2, 16, '--key-file <file> [--key-file <older_file> ...]  (object on stdin, plaintext on stdout)', async a =>
+      (await decryptCommand()).decrypt(a),
+    ),
   ].map(s => [s.name, s]),
 );

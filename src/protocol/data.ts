@@ -7,14 +7,15 @@
 import { fstatSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
-import { downloadObject, downloadRanges } from '../storage/download.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { StreamSink } from '../storage/sink.js';
 import { FdSource, PipeSource, type PartSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
+import { ensureRetention } from './object-lock.js';
+import { restoreObject, restoreSubset, uploadNote, uploadSource } from './encryption.js';
 import { PluginError } from './errors.js';
-import { checkRangesWithin, readOffsetsFile } from './offsets.js';
+import { readOffsetsFile } from './offsets.js';
 import { requireOpenStream } from './stdio.js';
 import { transferSummary } from './timing.js';
 
@@ -74,12 +75,13 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const { bytes, parts } = await uploadStream(store, key, stdinSource(signal), {
+  const { bytes, parts } = await uploadStream(store, key, uploadSource(config, stdinSource(signal)), {
     partSize: config.backupPartSize,
     concurrency: config.backupConcurrency,
     signal,
   });
-  log.info(`Uploaded ${basename(dataPath)} to ${s3Url(store.bucket, key)} in ${parts} part(s): ${transferSummary(bytes, started)}`);
+  await ensureRetention(config, store, key, parts);
+  log.info(`Uploaded ${basename(dataPath)} to ${s3Url(store.bucket, key)} in ${parts} part(s)${uploadNote(config)}: ${transferSummary(bytes, started)}`);
 }
 
 export async function restoreData([configPath, dataPath]: string[]): Promise<void> {
@@ -88,14 +90,14 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
-  const bytes = await downloadObject(store, key, stdoutSink, {
+  const { bytes, note } = await restoreObject(config, store, key, stdoutSink, {
     partSize: config.restorePartSize,
     concurrency: config.restoreConcurrency,
     signal,
     retries: config.maxRetries,
   });
   await stdoutSink.flush();
-  log.info(`Downloaded ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`);
+  log.info(`Downloaded ${s3Url(store.bucket, key)} to stdout${note}: ${transferSummary(bytes, started)}`);
 }
 
 export async function restoreDataSubset([configPath, dataPath, offsetsPath]: string[]): Promise<void> {
@@ -105,10 +107,9 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   const key = keyForPath(config.folder, dataPath);
   const head = await store.headObject(key);
   if (head === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
-  checkRangesWithin(ranges, head.size, s3Url(store.bucket, key));
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
-  const bytes = await downloadRanges(store, key, ranges, stdoutSink, {
+  const { bytes, note } = await restoreSubset(config, store, key, head.size, ranges, stdoutSink, {
     partSize: config.restorePartSize,
     concurrency: config.restoreConcurrency,
     signal,
@@ -116,6 +117,6 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   });
   await stdoutSink.flush();
   log.info(
-    `Downloaded ${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`,
+    `Downloaded ${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout${note}: ${transferSummary(bytes, started)}`,
   );
 }

@@ -7,12 +7,13 @@
 import { closeSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log/gplog.js';
-import { downloadObject } from '../storage/download.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { FileSink } from '../storage/sink.js';
 import { FdSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
+import { ensureRetention } from './object-lock.js';
+import { restoreObject, uploadNote, uploadSource } from './encryption.js';
 import { PluginError } from './errors.js';
 import { transferSummary } from './timing.js';
 
@@ -27,8 +28,9 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
     throw new PluginError(`backup_file: cannot read ${localPath}: ${(err as Error).message}`);
   }
   let bytes: number;
+  let parts: number;
   try {
-    ({ bytes } = await uploadStream(store, key, new FdSource(fd, signal), {
+    ({ bytes, parts } = await uploadStream(store, key, uploadSource(config, new FdSource(fd, signal)), {
       partSize: config.backupPartSize,
       concurrency: config.backupConcurrency,
       signal,
@@ -36,7 +38,8 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   } finally {
     closeSync(fd);
   }
-  log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}: ${transferSummary(bytes, started)}`);
+  await ensureRetention(config, store, key, parts);
+  log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}${uploadNote(config)}: ${transferSummary(bytes, started)}`);
 }
 
 /**
@@ -61,7 +64,7 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
   }
   try {
     const sink = new FileSink(fd, localPath);
-    const bytes = await downloadObject(store, key, sink, {
+    const { bytes, note } = await restoreObject(config, store, key, sink, {
       partSize: config.restorePartSize,
       concurrency: config.restoreConcurrency,
       signal,
@@ -69,7 +72,7 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
     });
     closeSync(fd);
     renameSync(temp, localPath);
-    log.info(`Downloaded ${s3Url(store.bucket, key)} to ${localPath}: ${transferSummary(bytes, started)}`);
+    log.info(`Downloaded ${s3Url(store.bucket, key)} to ${localPath}${note}: ${transferSummary(bytes, started)}`);
   } catch (err) {
     try {
       closeSync(fd);

@@ -14,6 +14,7 @@ import type { DeleteFailure, ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
 import { describeError, PluginError, UsageError } from './errors.js';
 import { abortUploadsUnder } from './orphans.js';
+import { checkObjectLockForBackup } from './object-lock.js';
 
 const SCOPES = new Set(['master', 'coordinator', 'segment_host', 'segment']);
 
@@ -261,6 +262,7 @@ export async function setupForBackup(args: string[]): Promise<void> {
     await backupWriteCheck(store, name, config.folder, probe, signal);
     log.info(`${name} (${hook.scope}): ${folderUrl} is writable`);
   } else {
+    await checkObjectLockForBackup(config, store, name);
     await backupPreflight(store, name, config.folder, probe, signal);
     log.info(`${name} (${hook.scope}): ${folderUrl} takes writes, reads, listings, multipart uploads and deletes`);
   }

@@ -11,6 +11,7 @@ import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
 import { abortUploadsUnder } from './orphans.js';
+import { checkNotLocked } from './object-lock.js';
 
 const DELETE_BATCHES_IN_FLIGHT = 4;
 
@@ -39,6 +40,7 @@ export async function deleteBackup([configPath, timestamp]: string[]): Promise<v
   checkTimestamp(timestamp); // before S3 is touched
   const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT, true);
   const prefix = backupPrefix(config.folder, timestamp);
+  await checkNotLocked(store, prefix, `delete_backup ${timestamp}`);
   const count = await deletePrefix(store, prefix, `delete_backup ${timestamp}`);
   const aborted = await abortUploadsUnder(store, prefix, `delete_backup ${timestamp}`);
   log.info(`delete_backup: deleted ${count} object(s) and aborted ${aborted} unfinished multipart upload(s) under ${s3Url(store.bucket, prefix)}`);

@@ -50,6 +50,12 @@ export interface ObjectStore {
   /** Size and stored checksum of an object, or undefined if there is none. */
   headObject(key: string): Promise<ObjectHead | undefined>;
 
+  /** Whether the bucket has S3 Object Lock enabled; undefined when the store may not tell (access denied). */
+  objectLockEnabled?(): Promise<boolean | undefined>;
+
+  /** Sets an object's S3 Object Lock retention (mode, ISO 8601 date). */
+  putObjectRetention?(key: string, mode: string, retainUntil: string): Promise<void>;
+
   /** Every object under the prefix, page after page. */
   listObjects(prefix: string): AsyncIterable<ObjectInfo>;
 
@@ -106,6 +112,9 @@ export interface ObjectHead {
   size: number;
   /** Undefined for objects written without one (by the Go plugin, or by a server that keeps none). */
   crc32?: number;
+  /** S3 Object Lock: the retention's end (ISO 8601, as the server says it) and mode, if the object has one. */
+  lockedUntil?: string;
+  lockMode?: string;
 }
 
 export interface MultipartUploadInfo {

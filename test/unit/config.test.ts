@@ -111,6 +111,9 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     backupMaxBandwidth: 100 * MiB,
     restoreMaxBandwidth: 1.5 * GiB,
     roleArn: 'arn:aws:iam::123456789012:role/gpbackup',
+    clientSideEncryption: false,
+    encryptionOldKeyFiles: [],
+    decryptionKeys: [],
     pgport: '5432',
     backupPluginVersion: '',
   };
@@ -188,6 +191,9 @@ test('defaults: small parts and few requests, taken from the schema', () => {
     checksums: 'auto',
     backupMaxBandwidth: 0,
     restoreMaxBandwidth: 0,
+    clientSideEncryption: false,
+    encryptionOldKeyFiles: [],
+    decryptionKeys: [],
   });
   const props = schema.properties.options.properties;
   assert.equal(props.backup_multipart_chunksize.default, '16MiB');

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { PluginConfig } from '../../config/types.js';
+import { contentMd5, objectLockHeaders } from '../object-lock.js';
 import { log } from '../../log/gplog.js';
 import { crc32FromBase64, crc32Hex, crc32ToBase64 } from '../crc32.js';
 import { s3Url } from '../keys.js';
@@ -401,7 +402,14 @@ export class S3Store implements ObjectStore {
   async putObject(key: string, body: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
     const crc = crc32ToBase64(crc32);
     const res = await this.sendUpload(
-      { method: 'PUT', key, body, headers: { ...this.objectHeaders, [CRC_METADATA]: crc }, throttle: this.upThrottle, signal },
+      {
+        method: 'PUT',
+        key,
+        body,
+        headers: { ...this.objectHeaders, [CRC_METADATA]: crc, ...this.lockHeaders(key, body) },
+        throttle: this.upThrottle,
+        signal,
+      },
       'uploading',
       'PutObject',
       crc32,
@@ -413,12 +421,44 @@ export class S3Store implements ObjectStore {
     if (unencrypted) await this.removeAndFail(key, unencrypted, () => this.deleteObject(key), 'it was deleted');
   }
 
+  /** object_lock_mode: the retention of a new object, and for a PUT the Content-MD5 S3 requires with it. */
+  private lockHeaders(key: string, body?: Buffer): Record<string, string> {
+    const lock = objectLockHeaders(key, this.config.objectLockMode, this.config.objectLockDays);
+    return body && lock['x-amz-object-lock-mode'] ? { ...lock, 'content-md5': contentMd5(body) } : lock;
+  }
+
+  /** Whether the bucket has S3 Object Lock enabled (GET ?object-lock); undefined when access to that is denied. */
+  async objectLockEnabled(): Promise<boolean | undefined> {
+    try {
+      const xml = await this.xmlResult({ method: 'GET', query: { 'object-lock': '' }, about: '' }, 'reading the object lock configuration of');
+      return text(xml, 'ObjectLockEnabled') === 'Enabled';
+    } catch (err) {
+      const code = (err as StoreRequestError).code;
+      if (code === 'AccessDenied') return undefined;
+      // Not configured, or a server without object lock.
+      if (code === 'ObjectLockConfigurationNotFoundError' || code === 'NotImplemented' || (err as StoreRequestError).status === 501) return false;
+      throw err;
+    }
+  }
+
+  /** PUT ?retention: the object's retention set after it was written (for servers that drop it on multipart uploads). */
+  async putObjectRetention(key: string, mode: string, retainUntil: string): Promise<void> {
+    const body = Buffer.from(
+      `<Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Mode>${xmlEncode(mode)}</Mode><RetainUntilDate>${xmlEncode(retainUntil)}</RetainUntilDate></Retention>`,
+    );
+    const res = await this.exchange(
+      { method: 'PUT', key, query: { retention: '' }, headers: { 'content-type': 'application/xml', 'content-md5': contentMd5(body) }, body, signBody: true },
+      'setting the object lock retention of',
+    );
+    res.resume();
+  }
+
   async createMultipartUpload(key: string, layout?: PartLayout): Promise<string> {
     // A create retried after a lost answer may have started an upload whose ID nobody knows:
     // after any retry, uploads of this key other than ours are aborted.
     let retried = false;
     const action = 'starting multipart upload of';
-    const headers = { ...this.objectHeaders };
+    const headers = { ...this.objectHeaders, ...this.lockHeaders(key) };
     if (layout) headers[LAYOUT_METADATA] = `${layout.partSize},${layout.partsPerDoubling}`;
     let flexible = this.checksums.sendFlexible;
     let answer: { body: string; res: Answer };
@@ -473,7 +513,16 @@ export class S3Store implements ObjectStore {
     signal?: AbortSignal,
   ): Promise<string> {
     const res = await this.sendUpload(
-      { method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, body, throttle: this.upThrottle, signal },
+      {
+        method: 'PUT',
+        key,
+        query: { partNumber: String(partNumber), uploadId },
+        // Object lock: S3 requires Content-MD5 (or a checksum it validates) with retention.
+        headers: this.config.objectLockMode ? { 'content-md5': contentMd5(body) } : {},
+        body,
+        throttle: this.upThrottle,
+        signal,
+      },
       `uploading part ${partNumber} of`,
       'UploadPart',
       crc32,
@@ -643,7 +692,9 @@ export class S3Store implements ObjectStore {
     // A COMPOSITE checksum (checksum of the parts' checksums) is not the content's CRC.
     const native = header(res, 'x-amz-checksum-type') === 'COMPOSITE' ? undefined : header(res, 'x-amz-checksum-crc32');
     const crc32 = crc32FromBase64(native?.includes('-') ? undefined : native) ?? crc32FromBase64(header(res, CRC_METADATA));
-    return { size: Number(header(res, 'content-length') ?? 0), crc32 };
+    const lockedUntil = header(res, 'x-amz-object-lock-retain-until-date');
+    const lockMode = header(res, 'x-amz-object-lock-mode');
+    return { size: Number(header(res, 'content-length') ?? 0), crc32, ...(lockedUntil ? { lockedUntil, lockMode } : {}) };
   }
 
   async *listObjects(prefix: string): AsyncIterable<ObjectInfo> {
