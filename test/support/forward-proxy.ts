@@ -35,6 +35,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
       method: req.method,
       path: url.pathname + url.search,
       headers: req.rawHeaders as unknown as Record<string, string>,
+      setHost: false,
     });
     upstream.on('response', answer => {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);

@@ -38,6 +38,7 @@ export interface HttpRequest {
 /** Agents for direct connections and for each proxy, made on first use. */
 class Agents {
   private readonly pool = new Map<string, HttpAgent>();
+  private proxyAgents: { HttpProxyAgent: typeof import('http-proxy-agent').HttpProxyAgent; HttpsProxyAgent: typeof import('https-proxy-agent').HttpsProxyAgent } | undefined;
 
   constructor(
     private readonly config: PluginConfig,
@@ -50,19 +51,27 @@ class Agents {
     return chooseProxy(this.config.httpProxy, https, hostname, port);
   }
 
+  /** Loads the proxy agents' code when a proxy may be used (the option or a *_PROXY variable is set). */
+  async load(): Promise<void> {
+    const env = process.env;
+    if (!(this.config.httpProxy || env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy)) return;
+    const [{ HttpProxyAgent }, { HttpsProxyAgent }] = await Promise.all([import('http-proxy-agent'), import('https-proxy-agent')]);
+    this.proxyAgents = { HttpProxyAgent, HttpsProxyAgent };
+  }
+
   /** The agent for a request to hostname:port, and the proxy it goes through. */
-  async agentFor(https: boolean, hostname: string, port: number): Promise<{ agent: HttpAgent; proxy?: ProxyChoice }> {
+  agentFor(https: boolean, hostname: string, port: number): { agent: HttpAgent; proxy?: ProxyChoice } {
     const proxy = this.proxyFor(https, hostname, port);
     const name = `${https ? 'https' : 'http'} ${proxy?.url.href ?? 'direct'}`;
     let agent = this.pool.get(name);
     if (!agent) {
-      // The TLS context goes in the agent's options: they reach every TLS connection it makes,
-      // to the server, to an https proxy, and through a CONNECT tunnel.
+      // The TLS context goes in the agent's options (connections to the server and to an https
+      // proxy) and in each request's (send(), routingAgent): https-proxy-agent's tunnel takes those.
       const needsTls = https || proxy?.url.protocol === 'https:';
       const options = { ...this.options, rejectUnauthorized: true, secureContext: needsTls ? this.trust() : undefined };
       if (!proxy) agent = https ? new HttpsAgent(options) : new HttpAgent(options);
-      else if (https) agent = new (await import('https-proxy-agent')).HttpsProxyAgent(proxy.url, options);
-      else agent = new (await import('http-proxy-agent')).HttpProxyAgent(proxy.url, options);
+      else if (https) agent = new this.proxyAgents!.HttpsProxyAgent(proxy.url, options);
+      else agent = new this.proxyAgents!.HttpProxyAgent(proxy.url, options);
       this.pool.set(name, agent);
     }
     return { agent, proxy };
@@ -79,16 +88,17 @@ class Agents {
  * Agents picks for its host: the SDK's hosts (STS, SSO, AWS_ENDPOINT_URL_STS) are known only
  * per request. ClientRequest uses nothing of an agent but addRequest, protocol and defaultPort.
  */
-function routingAgent(agents: Agents, https: boolean): HttpAgent {
+function routingAgent(agents: Agents, https: boolean, trust: () => SecureContext): HttpAgent {
   const router = https ? new HttpsAgent() : new HttpAgent();
-  const route = router as unknown as { addRequest(req: ClientRequest, options: { host?: string; hostname?: string; port?: number | string }): void };
+  const route = router as unknown as {
+    addRequest(req: ClientRequest, options: { host?: string; hostname?: string; port?: number | string; secureContext?: SecureContext }): void;
+  };
   route.addRequest = (req, options) => {
     const host = (options.hostname ?? options.host ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
     const port = Number(options.port) || (https ? 443 : 80);
-    agents.agentFor(https, host, port).then(
-      ({ agent }) => (agent as unknown as typeof route).addRequest(req, options),
-      err => req.destroy(err as Error),
-    );
+    // A CONNECT tunnel's TLS takes the request's options, not the agent's: the context goes in both.
+    if (https) options.secureContext ??= trust();
+    (agents.agentFor(https, host, port).agent as unknown as typeof route).addRequest(req, options);
   };
   return router;
 }
@@ -97,6 +107,7 @@ export class Transport {
   private sdkHandler: { httpAgent: HttpAgent; httpsAgent: HttpsAgent } | undefined;
 
   private constructor(
+    private readonly trust: () => SecureContext,
     private readonly agents: Agents,
     private readonly sdkAgents: Agents,
     private readonly connectTimeoutMs: number,
@@ -120,11 +131,12 @@ export class Transport {
     const trust = trustedContext(config);
     const agents = new Agents(config, { keepAlive: true, maxSockets }, trust);
     const sdkAgents = new Agents(config, { keepAlive: true }, trust);
+    await Promise.all([agents.load(), sdkAgents.load()]);
     const endpoint = new Endpoint(config).target();
     const direct = agents.proxyFor(endpoint.https, endpoint.hostname, endpoint.port)
       ? undefined
       : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs, trust);
-    return new Transport(agents, sdkAgents, config.connectTimeoutMs, config.requestTimeoutMs, direct);
+    return new Transport(trust, agents, sdkAgents, config.connectTimeoutMs, config.requestTimeoutMs, direct);
   }
 
   /** How requests to `target` travel, for the verbose log: the proxy (never its password) or directly. */
@@ -137,15 +149,15 @@ export class Transport {
   /** For the AWS SDK's clients (STS, SSO, web identity): the same proxy choice and the same trust. */
   sdkRequestHandler(): { httpAgent: HttpAgent; httpsAgent: HttpsAgent } {
     this.sdkHandler ??= {
-      httpAgent: routingAgent(this.sdkAgents, false),
-      httpsAgent: routingAgent(this.sdkAgents, true) as HttpsAgent,
+      httpAgent: routingAgent(this.sdkAgents, false, this.trust),
+      httpsAgent: routingAgent(this.sdkAgents, true, this.trust) as HttpsAgent,
     };
     return this.sdkHandler;
   }
 
   async send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
     const { target } = req;
-    const { agent, proxy } = await this.agents.agentFor(target.https, target.hostname, target.port);
+    const { agent, proxy } = this.agents.agentFor(target.https, target.hostname, target.port);
     return new Promise((resolve, reject) => {
       const signal = req.signal;
       if (signal?.aborted) return reject(signal.reason);
@@ -157,6 +169,8 @@ export class Transport {
         headers: req.headers,
         agent,
         servername: target.https && !isIP(target.hostname) ? target.hostname : undefined,
+        // Through a CONNECT tunnel, TLS takes the request's options, not the agent's.
+        secureContext: target.https ? this.trust() : undefined,
       };
       const r: ClientRequest = (target.https ? httpsRequest : httpRequest)(options);
       let settled = false;

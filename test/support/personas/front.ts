@@ -50,6 +50,7 @@ export async function startFront(targetPort: number, persona: Persona): Promise<
       method: req.method,
       path: req.url,
       headers: (persona.forwardHeaders?.(req.rawHeaders) ?? req.rawHeaders) as unknown as Record<string, string>,
+      setHost: false,
     });
     upstream.on('response', answer => {
       const headers: Record<string, string> = {};
