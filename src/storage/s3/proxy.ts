@@ -12,6 +12,7 @@
  *    (443 or 80 when the URL has none).
  */
 import { BlockList, isIP } from 'node:net';
+import { PluginError } from '../../protocol/errors.js';
 
 export interface ProxyChoice {
   url: URL;
@@ -101,14 +102,22 @@ export function exemptByNoProxy(noProxy: string, host: string, port: number): bo
  * directly. `option` is the http_proxy option: it applies to every request.
  */
 export function chooseProxy(option: string | undefined, https: boolean, hostname: string, port: number, env: Env = process.env): ProxyChoice | undefined {
-  if (option) return { url: parseProxyUrl(option), source: 'http_proxy' };
+  if (option) return { url: proxyUrl(option, 'http_proxy'), source: 'http_proxy' };
   const named = https ? firstSet(env, 'HTTPS_PROXY', 'https_proxy') : env.REQUEST_METHOD ? undefined : firstSet(env, 'HTTP_PROXY', 'http_proxy');
   if (!named) return undefined;
   const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
   if (isLoopback(host)) return undefined;
   const noProxy = firstSet(env, 'NO_PROXY', 'no_proxy');
   if (noProxy && exemptByNoProxy(noProxy[1], host, port)) return undefined;
-  return { url: parseProxyUrl(named[1]), source: named[0] };
+  return { url: proxyUrl(named[1], named[0]), source: named[0] };
+}
+
+function proxyUrl(value: string, source: string): URL {
+  try {
+    return parseProxyUrl(value);
+  } catch (err) {
+    throw new PluginError(`${source}: ${(err as Error).message}`);
+  }
 }
 
 /** The proxy URL for messages and logs: no user name or password. */

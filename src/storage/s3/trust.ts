@@ -109,9 +109,10 @@ export function trustedContext(config: PluginConfig): () => tls.SecureContext {
   return () => {
     if (context) return context;
     const system = systemCertificates();
-    const ca = [...new Set([...runtimeCertificates(), ...system.certificates])];
+    const runtime = runtimeCertificates();
+    const ca = [...new Set([...runtime, ...system.certificates])];
     log.verbose(
-      `TLS: trusting the runtime's ${runtimeCertificates().length} roots, ${system.certificates.length} from the system store` +
+      `TLS: trusting the runtime's ${runtime.length} roots, ${system.certificates.length} from the system store` +
         `${system.sources.length ? ` (${system.sources.join(', ')})` : ''}${bundle ? `, and ${config.caBundle ? 'ca_bundle' : 'AWS_CA_BUNDLE'}` : ''}`,
     );
     try {
