@@ -89,6 +89,11 @@ export class Logger {
     this.maxRank = VERBOSITY_RANK[v];
   }
 
+  /** Whether lines of `level` reach the log (to skip building lines nobody reads). */
+  enabled(level: Level): boolean {
+    return RANK[level] <= this.maxRank;
+  }
+
   /** Never print this string: it is replaced by *** wherever it appears. */
   addSecret(secret: string | undefined): void {
     if (secret && secret.length >= 4 && !this.secrets.includes(secret)) this.secrets.push(secret);

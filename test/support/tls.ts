@@ -19,7 +19,7 @@ const OPENSSL = '/usr/bin/openssl';
 const run = promisify(execFile);
 
 /** Every section the certificates need, so that the system's openssl.cnf plays no part. */
-const OPENSSL_CONFIG = `
+const OPENSSL_CONFIG_TEMPLATE = `
 [req]
 distinguished_name = dn
 [dn]
@@ -31,7 +31,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectAltName = IP:127.0.0.1, DNS:localhost@EXTRA_NAMES@
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 `;
@@ -83,11 +83,12 @@ async function makeServerCertificate(dir: string, ca: string): Promise<void> {
   ]);
 }
 
-/** An https front on 127.0.0.1 (random port) for the http S3 server listening on targetPort. */
-export async function startTlsFront(targetPort: number): Promise<TlsFront> {
+/** An https front on 127.0.0.1 (random port) for the http server listening on targetPort; `names`: more DNS names its certificate holds. */
+export async function startTlsFront(targetPort: number, names: string[] = []): Promise<TlsFront> {
   const dir = mkdtempSync(join(tmpdir(), 'gpb-s3-tls-'));
   try {
-    writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CONFIG);
+    const extra = names.map(n => `, DNS:${n}`).join('');
+    writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CONFIG_TEMPLATE.replace('@EXTRA_NAMES@', extra));
     const [caFile, otherCaFile] = await Promise.all([
       makeCa(dir, 'ca', 'gpbackup_s3_plugin test CA'),
       makeCa(dir, 'other-ca', 'gpbackup_s3_plugin unrelated test CA'),

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import { formatSize } from '../../config/size.js';
 import type { PluginConfig } from '../../config/types.js';
 import { contentMd5, objectLockHeaders } from '../object-lock.js';
 import { log } from '../../log/gplog.js';
@@ -27,7 +28,7 @@ import {
 import { ChecksumPolicy, isChecksumRefusal, md5Base64 } from './checksums.js';
 import { THROTTLE_SLICE, Throttle } from '../throttle.js';
 import { credentialSource, type CredentialSource } from './credentials.js';
-import { Endpoint } from './endpoint.js';
+import { Endpoint, type Target } from './endpoint.js';
 import { canonicalQuery, EMPTY_SHA256, sha256Hex, Signer, UNSIGNED_PAYLOAD } from './sigv4.js';
 import { DirectResponse } from './direct.js';
 import { NetworkError } from './network.js';
@@ -53,6 +54,12 @@ const RETRY_CAP_MS = 5_000;
 const MAX_ERROR_BODY = 64 * 1024;
 
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+/** Error codes of a request signed with a clock too far from the server's. */
+const CLOCK_SKEW_CODES = new Set(['RequestTimeTooSkewed', 'RequestExpired', 'RequestInTheFuture']);
+/** A server Date this far from our signing clock means our clock is wrong (the AWS SDKs' threshold). */
+const CLOCK_SKEW_THRESHOLD_MS = 5 * 60_000;
+/** 307 Temporary Redirects followed per request. */
+const MAX_REDIRECTS = 3;
 const RETRYABLE_CODES = new Set(['SlowDown', 'RequestTimeout', 'InternalError', 'ServiceUnavailable', 'RequestTimeTooSkewed']);
 
 interface RequestSpec {
@@ -87,6 +94,48 @@ class ServerError extends Error {
   }
 }
 
+/** Where a 307 sent a request: its Location, signed for that host. */
+interface Redirect {
+  target: Target;
+  query: Record<string, string>;
+}
+
+/** The target and query of a Location header (relative to the request it answered). */
+function redirectTo(location: string, from: Target): Redirect {
+  const url = new URL(location, `${from.https ? 'https' : 'http'}://${from.host}${from.path}`);
+  const https = url.protocol === 'https:';
+  const target: Target = {
+    https,
+    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : https ? 443 : 80,
+    host: url.host,
+    path: url.pathname,
+  };
+  return { target, query: Object.fromEntries(url.searchParams) };
+}
+
+/** The S3 API operation a request is, for the request log. */
+function operationName(spec: RequestSpec): string {
+  const q = spec.query ?? {};
+  switch (spec.method) {
+    case 'GET':
+      if ('uploads' in q) return 'ListMultipartUploads';
+      if ('list-type' in q) return 'ListObjectsV2';
+      return 'GetObject';
+    case 'HEAD':
+      return 'HeadObject';
+    case 'PUT':
+      return 'partNumber' in q ? 'UploadPart' : 'PutObject';
+    case 'POST':
+      if ('uploads' in q) return 'CreateMultipartUpload';
+      if ('uploadId' in q) return 'CompleteMultipartUpload';
+      if ('delete' in q) return 'DeleteObjects';
+      return 'POST';
+    case 'DELETE':
+      return 'uploadId' in q ? 'AbortMultipartUpload' : 'DeleteObject';
+  }
+}
+
 /** An answer from node:http or from the direct GET path: status, headers, and a body to read or drop. */
 type Answer = IncomingMessage | DirectResponse;
 
@@ -109,6 +158,7 @@ const STATUS_TEXT: Record<number, [string, string]> = {
   301: ['PermanentRedirect', 'the bucket is in another region'],
   400: ['BadRequest', 'bad request'],
   403: ['AccessDenied', 'access denied'],
+  407: ['ProxyAuthenticationRequired', 'the proxy wants credentials: put user:password@ in the proxy URL'],
   404: ['NotFound', 'not found'],
   405: ['MethodNotAllowed', 'method not allowed'],
   416: ['InvalidRange', 'the requested range is not satisfiable'],
@@ -168,16 +218,24 @@ function parseLayout(value: string | undefined): PartLayout | undefined {
 
 export async function createS3Store(config: PluginConfig, maxSockets: number): Promise<S3Store> {
   const endpoint = new Endpoint(config);
-  return new S3Store(
-    config,
-    endpoint,
-    await Transport.create(config, maxSockets),
-    credentialSource(config, endpoint.region),
-  );
+  const transport = await Transport.create(config, maxSockets);
+  const store = new S3Store(config, endpoint, transport, credentialSource(config, endpoint.region, () => transport.sdkRequestHandler()));
+  if (log.enabled('VERBOSE')) {
+    const target = endpoint.target();
+    log.verbose(
+      `S3: ${target.https ? 'https' : 'http'}://${target.host}, region ${endpoint.region}, ` +
+        `${config.forcePathStyle ? 'path-style' : 'virtual-hosted'} addressing, ${transport.describeRoute(target)}; ` +
+        `uploads in parts of ${formatSize(config.backupPartSize)}, ${config.backupConcurrency} at once; ` +
+        `restores in ranges of ${formatSize(config.restorePartSize)}, ${config.restoreConcurrency} at once; checksums: ${store.checksumMode}`,
+    );
+  }
+  return store;
 }
 
 export class S3Store implements ObjectStore {
   readonly bucket: string;
+  /** How uploads are checked and restores verified, for the verbose log (checksum modes set it). */
+  checksumMode = 'CRC-32 (x-amz-checksum-crc32, full object, and x-amz-meta-gpbackup-crc32 on single-PUT objects)';
   private readonly signer: Signer;
   private readonly upThrottle?: Throttle;
   private readonly downThrottle?: Throttle;
@@ -208,29 +266,86 @@ export class S3Store implements ObjectStore {
    * Sends one request, retrying transient failures; resolves with a 2xx response, unread, or with
    * what `consume` makes of it. A retryable failure of `consume` (the answer cut off, an error
    * inside a 200) is retried like a failed request: max_retries bounds all attempts together.
+   * Beyond max_retries, once each: a request refused for a skewed clock is signed again with the
+   * server's time, and a 307 is followed (up to MAX_REDIRECTS times).
    */
   private async exchange(spec: RequestSpec, action: string): Promise<Answer>;
   private async exchange<T>(spec: RequestSpec, action: string, consume: (res: Answer) => Promise<T>): Promise<T>;
   private async exchange<T>(spec: RequestSpec, action: string, consume?: (res: Answer) => Promise<T>): Promise<T | Answer> {
     const attempts = spec.attempts ?? this.config.maxRetries + 1;
+    let clockCorrected = false;
+    let redirect: Redirect | undefined;
+    let redirects = 0;
     for (let attempt = 1; ; attempt++) {
       let err: unknown;
+      const started = performance.now();
       try {
-        const res = await this.sendOnce(spec);
-        if ((res.statusCode ?? 0) < 300) return consume ? await consume(res) : res;
+        const res = await this.sendOnce(spec, redirect);
+        const status = res.statusCode ?? 0;
+        this.logRequest(spec, redirect, attempt, started, status, res);
+        if (status < 300) return consume ? await consume(res) : res;
+        const location = header(res, 'location');
+        if (status === 307 && location && redirects < MAX_REDIRECTS) {
+          res.resume();
+          redirect = redirectTo(location, redirect?.target ?? this.endpoint.target(spec.key));
+          redirects++;
+          log.verbose(`${action} ${this.url(spec.key ?? spec.about)}: redirected (307) to ${redirect.target.https ? 'https' : 'http'}://${redirect.target.host}`);
+          attempt--;
+          continue;
+        }
+        const serverDate = header(res, 'date');
         err = await serverError(res);
+        if (!clockCorrected && this.correctClock(err as ServerError, serverDate)) {
+          clockCorrected = true;
+          attempt--;
+          continue;
+        }
       } catch (e) {
         if (spec.signal?.aborted) throw spec.signal.reason;
         err = e;
+        if (!(e instanceof ServerError)) this.logRequest(spec, redirect, attempt, started, undefined, undefined, e);
       }
       if (!isRetryable(err) || attempt >= attempts) throw this.wrap(action, spec.key ?? spec.about, err, attempt);
       await this.backoff(spec, action, err, attempt);
     }
   }
 
-  private async sendOnce(spec: RequestSpec): Promise<Answer> {
-    const target = this.endpoint.target(spec.key);
-    const query = spec.query ?? {};
+  /**
+   * On RequestTimeTooSkewed (or a 403 without a body to say why, as HEAD gets), a server
+   * Date more than 5 minutes from our signing clock becomes the signer's offset, as AWS SDKs do.
+   * Returns whether the request should be signed again.
+   */
+  private correctClock(err: ServerError, serverDate: string | undefined): boolean {
+    if (!(CLOCK_SKEW_CODES.has(err.code) || err.status === 403) || !serverDate) return false;
+    const server = Date.parse(serverDate);
+    if (Number.isNaN(server)) return false;
+    const offset = server - Date.now();
+    if (Math.abs(offset - this.signer.clockOffsetMs) < CLOCK_SKEW_THRESHOLD_MS) return false;
+    this.signer.clockOffsetMs = offset;
+    log.warn(
+      `the server's clock is ${Math.round(Math.abs(offset) / 1000)} s ${offset > 0 ? 'ahead of' : 'behind'} this host's (${err.code}); ` +
+        'signing requests with the server\'s time: fix this host\'s clock (NTP)',
+    );
+    return true;
+  }
+
+  /** At logger_verbosity debug: one line per request sent. Names keys, never a header value. */
+  private logRequest(spec: RequestSpec, redirect: Redirect | undefined, attempt: number, started: number, status?: number, res?: Answer, err?: unknown): void {
+    if (!log.enabled('DEBUG')) return;
+    const ms = Math.round(performance.now() - started);
+    const key = spec.key ?? spec.about;
+    const range = spec.headers?.range;
+    const bytes = spec.body?.length || Number(res ? (header(res, 'content-length') ?? 0) : 0);
+    const outcome = status !== undefined ? `status=${status}` : `error=${(err as NetworkError)?.code ?? 'unknown'}`;
+    log.debug(
+      `request ${operationName(spec)}${key !== undefined ? ` key=${key}` : ''}${range ? ` range=${range.replace(/^bytes=/, '')}` : ''} ` +
+        `${outcome} bytes=${bytes} ms=${ms} attempt=${attempt}${redirect ? ` host=${redirect.target.host}` : ''}`,
+    );
+  }
+
+  private async sendOnce(spec: RequestSpec, redirect?: Redirect): Promise<Answer> {
+    const target = redirect?.target ?? this.endpoint.target(spec.key);
+    const query = redirect?.query ?? spec.query ?? {};
     const headers: Record<string, string> = { host: target.host, ...spec.headers };
     const body = spec.body;
     if (body) headers['content-length'] = String(body.length);
@@ -238,7 +353,8 @@ export class S3Store implements ObjectStore {
     const payloadHash = !body || body.length === 0 ? EMPTY_SHA256 : spec.signBody ? sha256Hex(body) : UNSIGNED_PAYLOAD;
     this.signer.sign({ method: spec.method, path: target.path, query, headers, payloadHash }, await this.credentials());
     const req = { method: spec.method, target, query, headers, body, throttle: spec.throttle, signal: spec.signal };
-    return spec.direct ? this.transport.sendDirect(req, canonicalQuery(query)) : this.transport.send(req, canonicalQuery(query));
+    // The direct path serves the configured endpoint only; a redirected GET goes through node:http.
+    return spec.direct && !redirect ? this.transport.sendDirect(req, canonicalQuery(query)) : this.transport.send(req, canonicalQuery(query));
   }
 
   private url(key: string | undefined): string {

@@ -3,14 +3,21 @@
  * start-up: a key pair in the config, or AWS_ACCESS_KEY_ID and
  * AWS_SECRET_ACCESS_KEY in the environment. Everything else (profiles, SSO,
  * web identity, container and instance roles, role_arn) loads the AWS SDK's
- * credential providers on first use.
+ * credential providers on first use. Their calls (STS, SSO, web identity) go
+ * through the plugin's own agents (Transport.sdkRequestHandler): the same
+ * proxy and the same trusted CAs as S3. Instance and container metadata
+ * (link-local and loopback addresses) are left to the SDK's own handler.
  */
+import type { NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 import type { PluginConfig } from '../../config/types.js';
 import { log } from '../../log/gplog.js';
 import { PluginError } from '../../protocol/errors.js';
 import type { Credentials } from './sigv4.js';
 
 export type CredentialSource = () => Promise<Credentials>;
+
+/** What the SDK's clients send their requests with: NodeHttpHandler options (agents). */
+export type SdkRequestHandler = () => NodeHttpHandlerOptions;
 
 interface Expiring extends Credentials {
   expiration?: Date;
@@ -42,10 +49,12 @@ function fromEnvironment(): Credentials | undefined {
   return { accessKeyId, secretAccessKey, sessionToken: process.env.AWS_SESSION_TOKEN || undefined };
 }
 
-async function fromDefaultChain(profile: string | undefined): Promise<Expiring> {
+async function fromDefaultChain(profile: string | undefined, handler?: SdkRequestHandler): Promise<Expiring> {
   const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
   try {
-    return await defaultProvider(profile ? { profile } : {})();
+    // clientConfig reaches the STS (role chains, web identity) and SSO clients the chain creates.
+    const clientConfig = handler ? { requestHandler: handler() } : undefined;
+    return await defaultProvider({ ...(profile ? { profile } : {}), ...(clientConfig ? { clientConfig } : {}) })();
   } catch (err) {
     throw new PluginError(
       `no AWS credentials found${profile ? ` for profile "${profile}"` : ''}: set aws_access_key_id and aws_secret_access_key, ` +
@@ -54,10 +63,10 @@ async function fromDefaultChain(profile: string | undefined): Promise<Expiring> 
   }
 }
 
-async function assumeRole(roleArn: string, region: string, base: Credentials): Promise<Expiring> {
+async function assumeRole(roleArn: string, region: string, base: Credentials, handler?: SdkRequestHandler): Promise<Expiring> {
   const { getDefaultRoleAssumer } = await import('@aws-sdk/nested-clients/sts');
   try {
-    return await getDefaultRoleAssumer({ region })(base, {
+    return await getDefaultRoleAssumer({ region, requestHandler: handler?.() })(base, {
       RoleArn: roleArn,
       RoleSessionName: `gpbackup_s3_plugin-${process.pid}`,
     });
@@ -66,16 +75,16 @@ async function assumeRole(roleArn: string, region: string, base: Credentials): P
   }
 }
 
-export function credentialSource(config: PluginConfig, region: string): CredentialSource {
+export function credentialSource(config: PluginConfig, region: string, handler?: SdkRequestHandler): CredentialSource {
   let base: CredentialSource;
   if (config.accessKeyId && config.secretAccessKey) {
     const creds = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, sessionToken: config.sessionToken };
     base = async () => creds;
   } else {
     const env = config.awsProfile ? undefined : fromEnvironment();
-    base = env ? async () => env : cached(() => fromDefaultChain(config.awsProfile));
+    base = env ? async () => env : cached(() => fromDefaultChain(config.awsProfile, handler));
   }
   const roleArn = config.roleArn;
   if (!roleArn) return base;
-  return cached(async () => assumeRole(roleArn, region, await base()));
+  return cached(async () => assumeRole(roleArn, region, await base(), handler));
 }

@@ -25,7 +25,7 @@
  * goes back to the idle list only once its answer was read to the end.
  */
 import { connect, isIP, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, type SecureContext } from 'node:tls';
 import { crc32 } from '../crc32.js';
 import type { Target } from './endpoint.js';
 import { LowSpeedWatch, lowSpeedError, type LowSpeedLimit } from './lowspeed.js';
@@ -61,7 +61,7 @@ class Connection {
     readonly key: string,
     target: Target,
     connectTimeoutMs: number,
-    ca: string[] | undefined,
+    trust: (() => SecureContext) | undefined,
     onIdleClose: (c: Connection) => void,
   ) {
     this.host = target.host;
@@ -69,7 +69,7 @@ class Connection {
     const address = { host: target.hostname, port: target.port, onread };
     // TLS decrypts into the same buffers (tls.connect takes onread too), verified as transport.ts verifies.
     this.socket = target.https
-      ? connectTls({ ...address, servername: isIP(target.hostname) ? undefined : target.hostname, ca, rejectUnauthorized: true })
+      ? connectTls({ ...address, servername: isIP(target.hostname) ? undefined : target.hostname, secureContext: trust?.(), rejectUnauthorized: true })
       : connect(address);
     this.socket.setNoDelay(true);
     this.socket.on('timeout', () => this.onTimeout());
@@ -433,11 +433,11 @@ export class DirectGetter {
   private readonly idle = new Map<string, Connection[]>();
   private readonly all = new Set<Connection>();
 
-  /** `ca`: the certificate authorities https endpoints are verified against (Node's own when undefined). */
+  /** `trust`: the TLS context https endpoints are verified with (trust.ts; Node's own roots when undefined). */
   constructor(
     private readonly connectTimeoutMs: number,
     private readonly requestTimeoutMs: number,
-    private readonly ca?: string[],
+    private readonly trust?: () => SecureContext,
     private readonly lowSpeed: LowSpeedLimit = { bytesPerSecond: 0, timeMs: 0 },
   ) {}
 
@@ -463,7 +463,7 @@ export class DirectGetter {
   }
 
   private open(key: string, target: Target): Connection {
-    const conn = new Connection(key, target, this.connectTimeoutMs, this.ca, c => this.forget(c));
+    const conn = new Connection(key, target, this.connectTimeoutMs, this.trust, c => this.forget(c));
     this.all.add(conn);
     conn.socket.once('close', () => this.forget(conn));
     return conn;

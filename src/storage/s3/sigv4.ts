@@ -50,6 +50,11 @@ export function amzDate(d: Date): string {
 }
 
 export class Signer {
+  /**
+   * The server's clock minus ours, in ms: requests are signed with the server's time once a
+   * RequestTimeTooSkewed answer has told it (S3 refuses a signature more than 15 minutes off).
+   */
+  clockOffsetMs = 0;
   private keyDate = '';
   private key: Buffer | undefined;
   private keySecret = '';
@@ -60,7 +65,7 @@ export class Signer {
   ) {}
 
   /** Adds x-amz-date, x-amz-content-sha256, the session token and Authorization to `input.headers`. */
-  sign(input: SignInput, creds: Credentials, now = new Date()): void {
+  sign(input: SignInput, creds: Credentials, now = new Date(Date.now() + this.clockOffsetMs)): void {
     const stamp = amzDate(now);
     const day = stamp.slice(0, 8);
     const headers = input.headers;

@@ -1,23 +1,28 @@
 /**
  * One HTTP exchange with the server: keep-alive sockets, connect and idle
- * timeouts, TLS verified against Node's CAs plus ca_bundle (or
- * AWS_CA_BUNDLE), an optional proxy, request bodies held to the upload
- * bandwidth. Resolves with the response as soon as its headers arrive.
- * GETs may instead go through DirectGetter (direct.ts), which reads their
- * bodies straight into the caller's buffers.
+ * timeouts, TLS verified against the runtime's roots, the host's system store
+ * and ca_bundle (or AWS_CA_BUNDLE) (trust.ts), a proxy chosen per host
+ * (proxy.ts: the http_proxy option, else HTTPS_PROXY/HTTP_PROXY/NO_PROXY),
+ * request bodies held to the upload bandwidth. Resolves with the response as
+ * soon as its headers arrive. GETs that go to the server directly may instead
+ * go through DirectGetter (direct.ts), which reads their bodies straight into
+ * the caller's buffers.
+ *
+ * The same agents (same proxy, same trust) serve the AWS SDK's STS, SSO and
+ * web-identity calls (sdkRequestHandler).
  */
-import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
-import * as tls from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { PluginConfig } from '../../config/types.js';
-import { PluginError } from '../../protocol/errors.js';
 import { THROTTLE_SLICE, type Throttle } from '../throttle.js';
 import { DirectFallback, DirectGetter, type DirectResponse } from './direct.js';
-import type { Target } from './endpoint.js';
+import { Endpoint, type Target } from './endpoint.js';
 import { LowSpeedWatch, lowSpeedError, type LowSpeedLimit } from './lowspeed.js';
-import { connectTimedOut, describeNetworkError, requestTimedOut } from './network.js';
+import { connectTimedOut, describeNetworkError, describeProxy, requestTimedOut } from './network.js';
+import { chooseProxy, type ProxyChoice } from './proxy.js';
+import { trustedContext } from './trust.js';
 
 export interface HttpRequest {
   method: string;
@@ -31,20 +36,72 @@ export interface HttpRequest {
   signal?: AbortSignal;
 }
 
-function trustedCas(config: PluginConfig): string[] | undefined {
-  const file = config.caBundle ?? (process.env.AWS_CA_BUNDLE || undefined);
-  if (!file) return undefined;
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (err) {
-    const what = config.caBundle ? 'ca_bundle' : 'AWS_CA_BUNDLE';
-    throw new PluginError(`reading ${what} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+/** Agents for direct connections and for each proxy, made on first use. */
+class Agents {
+  private readonly pool = new Map<string, HttpAgent>();
+  private proxyAgents: { HttpProxyAgent: typeof import('http-proxy-agent').HttpProxyAgent; HttpsProxyAgent: typeof import('https-proxy-agent').HttpsProxyAgent } | undefined;
+
+  constructor(
+    private readonly config: PluginConfig,
+    private readonly options: { keepAlive: boolean; maxSockets?: number },
+    private readonly trust: () => SecureContext,
+  ) {}
+
+  /** The proxy for a connection to hostname:port, if any. */
+  proxyFor(https: boolean, hostname: string, port: number): ProxyChoice | undefined {
+    return chooseProxy(this.config.httpProxy, https, hostname, port);
   }
-  // An explicit `ca` replaces Node's list: keep Node's (with NODE_EXTRA_CA_CERTS) and add the bundle.
-  const getCa = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates;
-  const defaults = getCa ? getCa('default') : [...tls.rootCertificates];
-  return [...defaults, pem];
+
+  /** Loads the proxy agents' code when a proxy may be used (the option or a *_PROXY variable is set). */
+  async load(): Promise<void> {
+    const env = process.env;
+    if (!(this.config.httpProxy || env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy)) return;
+    const [{ HttpProxyAgent }, { HttpsProxyAgent }] = await Promise.all([import('http-proxy-agent'), import('https-proxy-agent')]);
+    this.proxyAgents = { HttpProxyAgent, HttpsProxyAgent };
+  }
+
+  /** The agent for a request to hostname:port, and the proxy it goes through. */
+  agentFor(https: boolean, hostname: string, port: number): { agent: HttpAgent; proxy?: ProxyChoice } {
+    const proxy = this.proxyFor(https, hostname, port);
+    const name = `${https ? 'https' : 'http'} ${proxy?.url.href ?? 'direct'}`;
+    let agent = this.pool.get(name);
+    if (!agent) {
+      // The TLS context goes in the agent's options (connections to the server and to an https
+      // proxy) and in each request's (send(), routingAgent): https-proxy-agent's tunnel takes those.
+      const needsTls = https || proxy?.url.protocol === 'https:';
+      const options = { ...this.options, rejectUnauthorized: true, secureContext: needsTls ? this.trust() : undefined };
+      if (!proxy) agent = https ? new HttpsAgent(options) : new HttpAgent(options);
+      else if (https) agent = new this.proxyAgents!.HttpsProxyAgent(proxy.url, options);
+      else agent = new this.proxyAgents!.HttpProxyAgent(proxy.url, options);
+      this.pool.set(name, agent);
+    }
+    return { agent, proxy };
+  }
+
+  destroy(): void {
+    for (const agent of this.pool.values()) agent.destroy();
+    this.pool.clear();
+  }
+}
+
+/**
+ * An agent the AWS SDK's NodeHttpHandler can hold, that hands each request to the agent
+ * Agents picks for its host: the SDK's hosts (STS, SSO, AWS_ENDPOINT_URL_STS) are known only
+ * per request. ClientRequest uses nothing of an agent but addRequest, protocol and defaultPort.
+ */
+function routingAgent(agents: Agents, https: boolean, trust: () => SecureContext): HttpAgent {
+  const router = https ? new HttpsAgent() : new HttpAgent();
+  const route = router as unknown as {
+    addRequest(req: ClientRequest, options: { host?: string; hostname?: string; port?: number | string; secureContext?: SecureContext }): void;
+  };
+  route.addRequest = (req, options) => {
+    const host = (options.hostname ?? options.host ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
+    const port = Number(options.port) || (https ? 443 : 80);
+    // A CONNECT tunnel's TLS takes the request's options, not the agent's: the context goes in both.
+    if (https) options.secureContext ??= trust();
+    (agents.agentFor(https, host, port).agent as unknown as typeof route).addRequest(req, options);
+  };
+  return router;
 }
 
 /** Resolves when `r` can take more, or is closed; leaves no listener behind (a body has thousands of slices). */
@@ -61,17 +118,20 @@ function drained(r: ClientRequest): Promise<void> {
 }
 
 export class Transport {
+  private sdkHandler: { httpAgent: HttpAgent; httpsAgent: HttpsAgent } | undefined;
+
   private constructor(
-    private readonly http: HttpAgent,
-    private readonly https: HttpsAgent,
+    private readonly trust: () => SecureContext,
+    private readonly agents: Agents,
+    private readonly sdkAgents: Agents,
     private readonly connectTimeoutMs: number,
     private readonly requestTimeoutMs: number,
-    /** GETs without a proxy, read straight into their buffers (direct.ts). */
+    /** GETs to an endpoint reached without a proxy, read straight into their buffers (direct.ts). */
     private readonly direct: DirectGetter | undefined,
     private readonly lowSpeed: LowSpeedLimit,
   ) {}
 
-  /** Whether GETs can go through sendDirect() (not through a proxy). */
+  /** Whether GETs can go through sendDirect() (the endpoint is reached without a proxy). */
   get canSendDirect(): boolean {
     return this.direct !== undefined;
   }
@@ -92,26 +152,37 @@ export class Transport {
   }
 
   static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
-    const ca = trustedCas(config);
-    const options = { keepAlive: true, maxSockets, ca, rejectUnauthorized: true };
-    let http: HttpAgent = new HttpAgent(options);
-    let https: HttpsAgent = new HttpsAgent(options);
-    if (config.httpProxy) {
-      // One proxy for every request, as the Go plugin's http_proxy option.
-      const [{ HttpProxyAgent }, { HttpsProxyAgent }] = await Promise.all([
-        import('http-proxy-agent'),
-        import('https-proxy-agent'),
-      ]);
-      http = new HttpProxyAgent(config.httpProxy, options);
-      https = new HttpsProxyAgent(config.httpProxy, options);
-    }
+    const trust = trustedContext(config);
+    const agents = new Agents(config, { keepAlive: true, maxSockets }, trust);
+    const sdkAgents = new Agents(config, { keepAlive: true }, trust);
+    await Promise.all([agents.load(), sdkAgents.load()]);
+    const endpoint = new Endpoint(config).target();
     const lowSpeed = { bytesPerSecond: config.lowSpeedLimit, timeMs: config.lowSpeedTimeMs };
-    const direct = config.httpProxy ? undefined : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs, ca, lowSpeed);
-    return new Transport(http, https, config.connectTimeoutMs, config.requestTimeoutMs, direct, lowSpeed);
+    const direct = agents.proxyFor(endpoint.https, endpoint.hostname, endpoint.port)
+      ? undefined
+      : new DirectGetter(config.connectTimeoutMs, config.requestTimeoutMs, trust, lowSpeed);
+    return new Transport(trust, agents, sdkAgents, config.connectTimeoutMs, config.requestTimeoutMs, direct, lowSpeed);
   }
 
-  send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
+  /** How requests to `target` travel, for the verbose log: the proxy (never its password) or directly. */
+  describeRoute(target: Target): string {
+    const proxy = this.agents.proxyFor(target.https, target.hostname, target.port);
+    const gets = this.direct ? 'GETs read straight into buffers' : 'GETs through node:http';
+    return proxy ? `through the proxy ${describeProxy(proxy)}, ${gets}` : `no proxy, ${gets}`;
+  }
+
+  /** For the AWS SDK's clients (STS, SSO, web identity): the same proxy choice and the same trust. */
+  sdkRequestHandler(): { httpAgent: HttpAgent; httpsAgent: HttpsAgent } {
+    this.sdkHandler ??= {
+      httpAgent: routingAgent(this.sdkAgents, false, this.trust),
+      httpsAgent: routingAgent(this.sdkAgents, true, this.trust) as HttpsAgent,
+    };
+    return this.sdkHandler;
+  }
+
+  async send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
     const { target } = req;
+    const { agent, proxy } = this.agents.agentFor(target.https, target.hostname, target.port);
     return new Promise((resolve, reject) => {
       const signal = req.signal;
       if (signal?.aborted) return reject(signal.reason);
@@ -121,8 +192,10 @@ export class Transport {
         port: target.port,
         path: queryString ? `${target.path}?${queryString}` : target.path,
         headers: req.headers,
-        agent: target.https ? this.https : this.http,
+        agent,
         servername: target.https && !isIP(target.hostname) ? target.hostname : undefined,
+        // Through a CONNECT tunnel, TLS takes the request's options, not the agent's.
+        secureContext: target.https ? this.trust() : undefined,
       };
       const r: ClientRequest = (target.https ? httpsRequest : httpRequest)(options);
       let settled = false;
@@ -135,14 +208,20 @@ export class Transport {
       const onAbort = () => r.destroy(signal!.reason as Error);
       signal?.addEventListener('abort', onAbort, { once: true });
       r.on('close', () => signal?.removeEventListener('abort', onAbort));
-      r.on('error', (err: NodeJS.ErrnoException) => fail(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target)));
+      r.on('error', (err: NodeJS.ErrnoException) => fail(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target, proxy)));
       r.setTimeout(this.requestTimeoutMs, () =>
         r.destroy(requestTimedOut(target.host, this.requestTimeoutMs)),
       );
+      if (proxy) {
+        // A tunnel's socket is handed over only once the proxy has connected it.
+        const timer = setTimeout(() => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs, proxy)), this.connectTimeoutMs);
+        r.once('socket', () => clearTimeout(timer));
+        r.once('close', () => clearTimeout(timer));
+      }
       r.on('socket', socket => {
         if (!socket.connecting) return;
         const timer = setTimeout(
-          () => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs)),
+          () => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs, proxy)),
           this.connectTimeoutMs,
         );
         socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
@@ -213,8 +292,9 @@ export class Transport {
   }
 
   destroy(): void {
-    this.http.destroy();
-    this.https.destroy();
+    this.agents.destroy();
+    this.sdkAgents.destroy();
     this.direct?.destroy();
   }
 }
+
