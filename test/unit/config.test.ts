@@ -761,3 +761,15 @@ test('loadConfig warns, in the log, when a file with a secret is readable by oth
     assert.deepEqual(logged(text, mode), [], `mode ${mode.toString(8)}`);
   }
 });
+
+test('low-speed limit: a size a second (0 turns it off, default 1KiB/s) over 1s to 60m (default 60s)', () => {
+  const defaults = parse(yaml(BASE));
+  assert.equal(defaults.lowSpeedLimit, 1024);
+  assert.equal(defaults.lowSpeedTimeMs, 60_000);
+  const limits: [string, number][] = [['0', 0], ['1', 1], ['10KB/s', 10 * 1024], ['"1 MiB / s"', MiB]];
+  for (const [text, bytes] of limits) assert.equal(parse(yaml({ ...BASE, low_speed_limit: text })).lowSpeedLimit, bytes, text);
+  const times: [string, number][] = [['1s', 1000], ['2', 2000], ['60m', 3_600_000]];
+  for (const [text, ms] of times) assert.equal(parse(yaml({ ...BASE, low_speed_time: text })).lowSpeedTimeMs, ms, text);
+  assert.deepEqual(problems(yaml({ ...BASE, low_speed_time: '"500ms"' })), ['option "low_speed_time" (line 6): must be from 1s to 60m, got "500ms"']);
+  assert.equal(problems(yaml({ ...BASE, low_speed_limit: '"fast"' })).length, 1);
+});

@@ -109,7 +109,11 @@ class Connection {
  * again through node:http. Thrown before any body byte was taken; the socket is closed.
  */
 export class DirectFallback extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    /** The final answer's status. */
+    readonly status: number,
+  ) {
     super(`the direct GET path does not read this answer: ${reason}`);
     this.name = 'DirectFallback';
   }
@@ -300,7 +304,7 @@ export class DirectResponse implements Reader {
         this.unlisten?.();
         this.conn.reader = undefined;
         this.conn.socket.destroy();
-        ready.reject(new DirectFallback(head.refuse));
+        ready.reject(new DirectFallback(head.refuse, head.statusCode));
         return;
       }
       this.statusCode = head.statusCode;

@@ -131,9 +131,12 @@ export class Transport {
     private readonly lowSpeed: LowSpeedLimit,
   ) {}
 
-  /** Whether GETs can go through sendDirect() (the endpoint is reached without a proxy). */
+  /** Set once a server answered a GET with a 2xx the direct reader does not read (chunked, HTTP/1.0...). */
+  private directRefused = false;
+
+  /** Whether GETs can go through sendDirect() (the endpoint is reached without a proxy, nor to a server whose framing it refused). */
   get canSendDirect(): boolean {
-    return this.direct !== undefined;
+    return this.direct !== undefined && !this.directRefused;
   }
 
   /**
@@ -147,6 +150,9 @@ export class Transport {
       return await this.direct!.get(target, queryString ? `${target.path}?${queryString}` : target.path, req.headers, req.signal);
     } catch (err) {
       if (!(err instanceof DirectFallback)) throw err;
+      // A server that frames its data so will frame the next answers so too: spare them the
+      // refused first attempt. Error answers say nothing about how data is framed.
+      if (err.status >= 200 && err.status < 300) this.directRefused = true;
       return this.send(req, queryString);
     }
   }
