@@ -13,6 +13,7 @@ import type { PluginConfig } from '../../config/types.js';
 import { log } from '../../log/gplog.js';
 import { PluginError } from '../../protocol/errors.js';
 import type { Credentials } from './sigv4.js';
+import { sharedAcrossProcesses } from './credential-cache.js';
 
 export type CredentialSource = () => Promise<Credentials>;
 
@@ -54,7 +55,9 @@ async function fromDefaultChain(profile: string | undefined, handler?: SdkReques
   try {
     // clientConfig reaches the STS (role chains, web identity) and SSO clients the chain creates.
     const clientConfig = handler ? { requestHandler: handler() } : undefined;
-    return await defaultProvider({ ...(profile ? { profile } : {}), ...(clientConfig ? { clientConfig } : {}) })();
+    // The SDK's default for the instance and container endpoints is one attempt of 1 s; as a host's
+    // processes now share one answer (credential-cache.ts), that one fetch is given more patience.
+    return await defaultProvider({ ...(profile ? { profile } : {}), ...(clientConfig ? { clientConfig } : {}), timeout: 2000, maxRetries: 2 })();
   } catch (err) {
     throw new PluginError(
       `no AWS credentials found${profile ? ` for profile "${profile}"` : ''}: set aws_access_key_id and aws_secret_access_key, ` +
@@ -82,9 +85,15 @@ export function credentialSource(config: PluginConfig, region: string, handler?:
     base = async () => creds;
   } else {
     const env = config.awsProfile ? undefined : fromEnvironment();
-    base = env ? async () => env : cached(() => fromDefaultChain(config.awsProfile, handler));
+    // Temporary credentials (instance, container, web identity, SSO) are shared by the host's processes: credential-cache.ts.
+    base = env
+      ? async () => env
+      : cached(sharedAcrossProcesses({ source: 'default-chain', profile: config.awsProfile }, () => fromDefaultChain(config.awsProfile, handler)));
   }
   const roleArn = config.roleArn;
   if (!roleArn) return base;
-  return cached(async () => assumeRole(roleArn, region, await base(), handler));
+  const baseKey = config.accessKeyId ?? (config.awsProfile ? undefined : fromEnvironment()?.accessKeyId);
+  return cached(
+    sharedAcrossProcesses({ source: 'assume-role', roleArn, region, baseKey, profile: config.awsProfile }, async () => assumeRole(roleArn, region, await base(), handler)),
+  );
 }
