@@ -7,7 +7,7 @@ import { runCli } from './protocol/cli.js';
 import { runtimeVariablesRefusal } from './protocol/runtime-env.js';
 import { log } from './log/gplog.js';
 
-const refusal = runtimeVariablesRefusal(process.env);
+const refusal = runtimeVariablesRefusal(process.env, typeof process.send === 'function');
 if (refusal) {
   log.fatal(refusal);
   process.exit(1);

@@ -15,9 +15,15 @@ function readByRuntime(name: string): boolean {
   return name.startsWith('BUN_') || name.startsWith('JSC_') || name.startsWith('__BUN') || name === 'NODE_CHANNEL_FD';
 }
 
-/** The message to refuse to start with, or undefined when the environment holds none of them. */
-export function runtimeVariablesRefusal(env: NodeJS.ProcessEnv): string | undefined {
-  const found = Object.keys(env).filter(readByRuntime).sort();
+/**
+ * The message to refuse to start with, or undefined when the environment holds none of them.
+ * `ipcChannel`: the runtime opened an IPC channel (it takes NODE_CHANNEL_FD out of the environment
+ * as it does).
+ */
+export function runtimeVariablesRefusal(env: NodeJS.ProcessEnv, ipcChannel: boolean): string | undefined {
+  const found = Object.keys(env).filter(readByRuntime);
+  if (ipcChannel && !found.includes('NODE_CHANNEL_FD')) found.push('NODE_CHANNEL_FD');
+  found.sort();
   if (found.length === 0) return undefined;
   return (
     `refusing to start: ${found.join(', ')} ${found.length === 1 ? 'is' : 'are'} set, and the runtime inside ` +
