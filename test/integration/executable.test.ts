@@ -135,7 +135,7 @@ describe('the environment cannot reconfigure the runtime', () => {
   });
 
   test('Bun variables that would run code or a debugger are ignored', async () => {
-    for (const env of [
+    const envs: Array<Record<string, string>> = [
       { BUN_OPTIONS: `--preload=${preloadCjs}` },
       { BUN_OPTIONS: `--preload ${preloadCjs} --inspect-brk=127.0.0.1:0` },
       { BUN_OPTIONS: '--no-such-flag' },
@@ -143,7 +143,8 @@ describe('the environment cannot reconfigure the runtime', () => {
       { BUN_INSPECT: 'ws://127.0.0.1:1/gpbackup' },
       { BUN_INSPECT_CONNECT_TO: `unix://${join(root, 'no-such.sock')}` },
       { BUN_INSPECT_PRELOAD: preloadCjs },
-    ]) {
+    ];
+    for (const env of envs) {
       await test(JSON.stringify(env), async () => {
         assertApiVersion(await run(['plugin_api_version'], env));
       });
@@ -181,14 +182,15 @@ describe('the environment cannot reconfigure the runtime', () => {
   });
 
   test('other variables the runtime reads at start: it refuses to start, naming them', async () => {
-    for (const env of [
+    const envs: Array<Record<string, string>> = [
       { BUN_JSC_useJIT: '0' },
       { JSC_useJIT: '0' },
       { BUN_GARBAGE_COLLECTOR_LEVEL: '2' },
       { BUN_CONFIG_VERBOSE_FETCH: 'curl' },
       { BUN_FEATURE_FLAG_DISABLE_IO_POOL: '1' },
       { NODE_CHANNEL_FD: '3' },
-    ]) {
+    ];
+    for (const env of envs) {
       const [name] = Object.keys(env);
       await test(name, async () => {
         const r = await run(['plugin_api_version'], env);
