@@ -7,7 +7,10 @@ export interface PluginConfig {
   configPath: string;
   executablePath: string;
   bucket: string;
-  /** Key prefix, verbatim as the Go plugin uses it (a trailing slash gives `//` in keys). */
+  /**
+   * Key prefix, cleaned as the Go plugin's SDK cleans its request paths (Go's path.Clean):
+   * `prod/cluster1/`, `/prod/cluster1` and `prod//cluster1` are all `prod/cluster1`.
+   */
   folder: string;
   region?: string;
   endpoint?: string;
@@ -49,6 +52,8 @@ export interface PluginConfig {
   awsProfile?: string;
   /** IAM role assumed (STS AssumeRole) with the credentials found otherwise. */
   roleArn?: string;
+  /** Accepted but doubtful settings (e.g. `encryption: yes`), for the log. */
+  warnings: string[];
   /** Injected by gpbackup; accepted and unused. */
   pgport?: string;
   backupPluginVersion?: string;

@@ -41,6 +41,7 @@ export function readConfig(configPath: string, warnIfExposed = false): PluginCon
   log.addSecret(config.secretAccessKey);
   log.addSecret(config.sessionToken);
   log.setVerbosity(config.loggerVerbosity);
+  for (const warning of config.warnings) log.warn(`plugin config ${configPath}: ${warning}`);
   return config;
 }
 

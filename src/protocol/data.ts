@@ -5,7 +5,6 @@
  *   restore_data_subset <config> <path> <offsets_file>: given byte ranges of it, concatenated.
  */
 import { fstatSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { downloadObject, downloadRanges } from '../storage/download.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
@@ -15,7 +14,7 @@ import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
 import { checkRangesWithin, parseOffsets } from './offsets.js';
-import { transferSummary } from './timing.js';
+import { transferLine, transferring } from './timing.js';
 
 /**
  * stdin, read straight into the part buffers: a pipe or socket (gpbackup_helper, COPY ...
@@ -55,12 +54,14 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const { bytes, parts } = await uploadStream(store, key, stdinSource(signal), {
-    partSize: config.backupPartSize,
-    concurrency: config.backupConcurrency,
-    signal,
-  });
-  log.info(`Uploaded ${basename(dataPath)} to ${s3Url(store.bucket, key)} in ${parts} part(s): ${transferSummary(bytes, started)}`);
+  const { bytes, parts } = await transferring('uploading', key, () =>
+    uploadStream(store, key, stdinSource(signal), {
+      partSize: config.backupPartSize,
+      concurrency: config.backupConcurrency,
+      signal,
+    }),
+  );
+  log.info(transferLine('Uploaded', bytes, key, started, { file: true, detail: `to ${s3Url(store.bucket, key)} in ${parts} part(s)` }));
 }
 
 export async function restoreData([configPath, dataPath]: string[]): Promise<void> {
@@ -68,14 +69,17 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
-  const bytes = await downloadObject(store, key, stdoutSink, {
-    partSize: config.restorePartSize,
-    concurrency: config.restoreConcurrency,
-    signal,
-    retries: config.maxRetries,
+  const bytes = await transferring('downloading', key, async () => {
+    const n = await downloadObject(store, key, stdoutSink, {
+      partSize: config.restorePartSize,
+      concurrency: config.restoreConcurrency,
+      signal,
+      retries: config.maxRetries,
+    });
+    await stdoutSink.flush();
+    return n;
   });
-  await stdoutSink.flush();
-  log.info(`Downloaded ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`);
+  log.info(transferLine('Downloaded', bytes, key, started, { file: true, detail: `from ${s3Url(store.bucket, key)} to stdout` }));
 }
 
 export async function restoreDataSubset([configPath, dataPath, offsetsPath]: string[]): Promise<void> {
@@ -93,14 +97,15 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   checkRangesWithin(ranges, head.size, s3Url(store.bucket, key));
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
-  const bytes = await downloadRanges(store, key, ranges, stdoutSink, {
-    partSize: config.restorePartSize,
-    concurrency: config.restoreConcurrency,
-    signal,
-    retries: config.maxRetries,
+  const bytes = await transferring('downloading', key, async () => {
+    const n = await downloadRanges(store, key, ranges, stdoutSink, {
+      partSize: config.restorePartSize,
+      concurrency: config.restoreConcurrency,
+      signal,
+      retries: config.maxRetries,
+    });
+    await stdoutSink.flush();
+    return n;
   });
-  await stdoutSink.flush();
-  log.info(
-    `Downloaded ${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout: ${transferSummary(bytes, started)}`,
-  );
+  log.info(transferLine('Downloaded', bytes, key, started, { file: true, detail: `${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout` }));
 }

@@ -14,7 +14,7 @@ import { FdSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
-import { transferSummary } from './timing.js';
+import { transferLine, transferring } from './timing.js';
 
 export async function backupFile([configPath, localPath]: string[]): Promise<void> {
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
@@ -28,15 +28,17 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   }
   let bytes: number;
   try {
-    ({ bytes } = await uploadStream(store, key, new FdSource(fd, signal), {
-      partSize: config.backupPartSize,
-      concurrency: config.backupConcurrency,
-      signal,
-    }));
+    ({ bytes } = await transferring('uploading', key, () =>
+      uploadStream(store, key, new FdSource(fd, signal), {
+        partSize: config.backupPartSize,
+        concurrency: config.backupConcurrency,
+        signal,
+      }),
+    ));
   } finally {
     closeSync(fd);
   }
-  log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}: ${transferSummary(bytes, started)}`);
+  log.info(transferLine('Uploaded', bytes, key, started, { detail: `${localPath} to ${s3Url(store.bucket, key)}` }));
 }
 
 export async function restoreFile([configPath, localPath]: string[]): Promise<void> {
@@ -52,15 +54,17 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
   }
   try {
     const sink = new FileSink(fd, localPath);
-    const bytes = await downloadObject(store, key, sink, {
-      partSize: config.restorePartSize,
-      concurrency: config.restoreConcurrency,
-      signal,
-      retries: config.maxRetries,
-    });
+    const bytes = await transferring('downloading', key, () =>
+      downloadObject(store, key, sink, {
+        partSize: config.restorePartSize,
+        concurrency: config.restoreConcurrency,
+        signal,
+        retries: config.maxRetries,
+      }),
+    );
     closeSync(fd);
     renameSync(temp, localPath);
-    log.info(`Downloaded ${s3Url(store.bucket, key)} to ${localPath}: ${transferSummary(bytes, started)}`);
+    log.info(transferLine('Downloaded', bytes, key, started, { detail: `${s3Url(store.bucket, key)} to ${localPath}` }));
   } catch (err) {
     try {
       closeSync(fd);
