@@ -86,11 +86,14 @@ describe('setup and cleanup hooks', () => {
     });
   }
 
-  test('setup for backup leaves no probe object behind', async () => {
+  test('setup for backup leaves only the backup\'s empty report object, as the Go plugin does', async () => {
     const before = await s3.listKeys(BUCKET);
     const r = await env.run(['setup_plugin_for_backup', cfg, localDir(), 'master', '"-1"']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await s3.listKeys(BUCKET), before);
+    const added = (await s3.listKeys(BUCKET)).filter(k => !before.includes(k));
+    const ts = localDir().split('/').pop()!;
+    assert.deepEqual(added, [`${FOLDER}/backups/${ts.slice(0, 8)}/${ts}/gpbackup_${ts}_report`]);
+    assert.equal((await s3.getObject(BUCKET, added[0]!))?.length, 0);
   });
 
   test('setup for backup and restore fail early, naming the bucket, when it does not exist', async () => {
