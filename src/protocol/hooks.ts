@@ -6,7 +6,7 @@
  * many at once, and never needs the local directory to exist
  * (--metadata-only creates none on the segments).
  */
-import { basename, dirname } from 'node:path';
+import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { crc32 } from '../storage/crc32.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
@@ -43,16 +43,16 @@ function parseHookArgs(name: string, args: string[]): HookArgs | undefined {
 /**
  * The backup's own report object, `<folder>/backups/<D>/<TS>/gpbackup_<TS>_report`, which the
  * Go plugin's setup writes empty and gpbackup replaces with the real report at the end: the
- * one object setup may leave, so it needs no s3:DeleteObject.
+ * one object setup may leave, so it needs no s3:DeleteObject. Named as the Go plugin names it,
+ * from the local directory's last component, whatever the directory.
  */
 export function reportKey(folder: string, localDir: string, hook: string): string {
   const dir = localDir.replace(/\/+$/, '');
-  const ts = basename(dir);
-  const day = basename(dirname(dir));
-  if (!/^\d{14}$/.test(ts) || !/^\d{8}$/.test(day) || basename(dirname(dirname(dir))) !== 'backups') {
-    throw new PluginError(`${hook}: local backup directory "${localDir}" does not end in backups/<YYYYMMDD>/<timestamp>, so it names no backup to write the report object of`);
+  try {
+    return keyForPath(folder, `${dir}/gpbackup_${basename(dir)}_report`);
+  } catch (err) {
+    throw new PluginError(`${hook}: local backup directory "${localDir}": ${describeError(err)}`);
   }
-  return keyForPath(folder, `${dir}/gpbackup_${ts}_report`);
 }
 
 /** A multipart probe beside the report object, unique per process; it is aborted, so it leaves nothing. */

@@ -35,13 +35,15 @@ export function transferLine(
 
 /**
  * Runs a transfer; a failure keeps its exit code and reads `Error while uploading <key>: ...`
- * (or downloading), the Go plugin's words.
+ * (or downloading), the Go plugin's words. The store's own messages already start
+ * `uploading s3://bucket/key: `, which then names the object.
  */
 export async function transferring<T>(direction: 'uploading' | 'downloading', key: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
     const exitCode = err instanceof PluginError ? err.exitCode : undefined;
-    throw new PluginError(`Error while ${direction} ${key}: ${describeError(err)}`, exitCode);
+    const message = describeError(err);
+    throw new PluginError(message.startsWith(`${direction} `) ? `Error while ${message}` : `Error while ${direction} ${key}: ${message}`, exitCode);
   }
 }

@@ -162,7 +162,7 @@ describe('invalid option values', () => {
   const bad: Array<[string, Options, RegExp, string[]?]> = [
     ['chunk size not a size', { backup_multipart_chunksize: 'lots' }, /option "backup_multipart_chunksize" \(line \d+\): must be a size/],
     ['chunk size below 5MB', { backup_multipart_chunksize: '4MB' }, /option "backup_multipart_chunksize" \(line \d+\): must be from 5MiB to 5GiB/],
-    ['restore chunk size above 5GB', { restore_multipart_chunksize: '6GB' }, /option "restore_multipart_chunksize" \(line \d+\): must be from 5MiB to 5GiB/],
+    ['restore chunk size above 5GB', { restore_multipart_chunksize: '6GB' }, /option "restore_multipart_chunksize" \(line \d+\): must be from 1MiB to 5GiB/],
     ['backup concurrency 0', { backup_max_concurrent_requests: '0' }, /option "backup_max_concurrent_requests" \(line \d+\): must be a whole number from 1 to 256/],
     ['backup concurrency 257', { backup_max_concurrent_requests: '257' }, /option "backup_max_concurrent_requests" \(line \d+\): must be a whole number from 1 to 256/],
     ['restore concurrency 0', { restore_max_concurrent_requests: '0' }, /option "restore_max_concurrent_requests" \(line \d+\): must be a whole number from 1 to 256/],
@@ -333,9 +333,9 @@ describe('management commands with bad arguments', () => {
     cases.push({ name: `delete_backup ${JSON.stringify(ts)}`, args: () => ['delete_backup', cfg, ts], error: /delete_backup needs a timestamp of exactly 14 digits/ });
   }
   for (const path of ['..', '.', '/', '/etc', '../other', 'a/../../b', './x', 'a//b', '']) {
-    cases.push({ name: `list_directory ${JSON.stringify(path)}`, args: () => ['list_directory', cfg, path], error: /list_directory: path ".*" must be relative to the folder/ });
+    cases.push({ name: `list_directory ${JSON.stringify(path)}`, args: () => ['list_directory', cfg, path], error: /list_directory: path ".*" must be relative to the bucket or to the folder "[^"]*" and stay inside the folder/ });
   }
-  cases.push({ name: 'delete_directory "a//b"', args: () => ['delete_directory', cfg, 'a//b'], error: /delete_directory: path "a\/\/b" must be relative to the folder/ });
+  cases.push({ name: 'delete_directory "a//b"', args: () => ['delete_directory', cfg, 'a//b'], error: /delete_directory: path "a\/\/b" must be relative to the bucket or to the folder "[^"]*" and stay inside the folder/ });
   runCases(cases);
 });
 

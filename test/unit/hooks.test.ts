@@ -42,7 +42,9 @@ describe('reportKey', () => {
   test('the backup\'s own report object, as the Go plugin names it, from the local backup directory', () => {
     assert.equal(reportKey(FOLDER, '/data/coordinator/backups/20240102/20240102030405', HOOK), REPORT);
     assert.equal(reportKey(`${FOLDER}/`, '/data/gpseg0/backups/20240102/20240102030405/', HOOK), REPORT);
-    assert.throws(() => reportKey(FOLDER, '/tmp/elsewhere', HOOK), /local backup directory "\/tmp\/elsewhere" does not end in backups\/<YYYYMMDD>\/<timestamp>/);
+    // Any other directory: its last four components, as the Go plugin keys it.
+    assert.equal(reportKey(FOLDER, '/tmp/a/elsewhere', HOOK), `${FOLDER}/tmp/a/elsewhere/gpbackup_elsewhere_report`);
+    assert.throws(() => reportKey(FOLDER, '/tmp/elsewhere', HOOK), /^PluginError: setup_plugin_for_backup: local backup directory "\/tmp\/elsewhere": cannot map/);
   });
 });
 
