@@ -90,10 +90,12 @@ describe('setup and cleanup hooks', () => {
     const before = await s3.listKeys(BUCKET);
     const r = await env.run(['setup_plugin_for_backup', cfg, localDir(), 'master', '"-1"']);
     assert.equal(r.code, 0, r.stderr);
-    const added = (await s3.listKeys(BUCKET)).filter(k => !before.includes(k));
-    const ts = localDir().split('/').pop()!;
-    assert.deepEqual(added, [`${FOLDER}/backups/${ts.slice(0, 8)}/${ts}/gpbackup_${ts}_report`]);
-    assert.equal((await s3.getObject(BUCKET, added[0]!))?.length, 0);
+    const report = keyOf(TS, `gpbackup_${TS}_report`);
+    // The hook rounds above may have written it already: nothing but it is new, and it is empty.
+    const after = await s3.listKeys(BUCKET);
+    assert.deepEqual(after.filter(k => !before.includes(k) && k !== report), []);
+    assert.ok(after.includes(report), `${report} is written`);
+    assert.equal((await s3.getObject(BUCKET, report))?.length, 0);
   });
 
   test('setup for backup and restore fail early, naming the bucket, when it does not exist', async () => {
