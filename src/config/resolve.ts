@@ -4,6 +4,7 @@
  * pattern can't express.
  */
 import type { ChecksumMode, LoggerVerbosity, PluginConfig } from './types.js';
+import { cleanFolder, folderProblem } from '../storage/keys.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../storage/store.js';
 import { formatMilliseconds, formatRate, formatSize, parseDuration, parseRate, parseSize } from './size.js';
 import { got, meta, optionAt } from './validate.js';
@@ -14,6 +15,8 @@ const CONNECT_TIMEOUT_MS = [100, 10 * 60_000] as const;
 const REQUEST_TIMEOUT_MS = [1000, 60 * 60_000] as const;
 /** Limits of low_speed_time, in milliseconds. */
 const LOW_SPEED_TIME_MS = [1000, 60 * 60_000] as const;
+/** Smallest restore_multipart_chunksize. */
+const MIN_RANGE_SIZE = 1024 * 1024;
 /** Slowest bandwidth limit: anything lower is most likely a missing unit (`64` meaning 64KB/s). */
 const MIN_BANDWIDTH = 64 * 1024;
 
@@ -63,6 +66,9 @@ export function resolveConfig(
   const within = (min: number, max: number, format: (n: number) => string, why = '') => (n: number) =>
     n >= min && n <= max ? undefined : `must be from ${format(min)} to ${format(max)}${why}`;
   const partSize = (name: string) => amount(name, parseSize, within(MIN_PART_SIZE, MAX_PART_SIZE, formatSize, " (S3's part size limits)"));
+  // Ranged GETs have no minimum size; below 1 MiB a restore spends more time on requests than on data.
+  const rangeSize = (name: string) =>
+    amount(name, parseSize, within(MIN_RANGE_SIZE, MAX_PART_SIZE, formatSize, ' (smaller pieces cost more in requests than they save in memory)'));
   const bandwidth = (name: string) =>
     amount(name, parseRate, n => (n === 0 || n >= MIN_BANDWIDTH ? undefined : `must be 0 (unlimited) or at least ${formatRate(MIN_BANDWIDTH)}`));
   const timeout = (name: string, [min, max]: readonly [number, number]) => amount(name, parseDuration, within(min, max, formatMilliseconds));
@@ -70,15 +76,39 @@ export function resolveConfig(
   // The schemas' patterns allow only whole numbers in range, with optional spaces, `+` and leading zeros.
   const count = (name: string): number => Number.parseInt(value(name).trim(), 10);
 
+  const warnings: string[] = [];
+  /**
+   * The Go plugin's rule: anything but `off` (in any case) is on. A value other than on/off
+   * is accepted with a warning, since `encryption: "false"` meaning https surprises.
+   */
+  const tlsFromEncryption = (): boolean => {
+    const text = value('encryption');
+    const off = text.toLowerCase() === 'off';
+    if (!['on', 'off'].includes(text.toLowerCase())) {
+      warnings.push(
+        `${optionAt('encryption', lines)}: "${text}" is read as on (https), as the Go plugin reads any value other than off; write on or off`,
+      );
+    }
+    return !off;
+  };
+  /** The folder as the Go plugin's SDK sends it (see storage/keys.ts); one that cannot be used is a problem. */
+  const folderKey = (folder: string): string => {
+    if (folder === '' || skip.has('folder')) return folder;
+    const wrong = folderProblem(folder);
+    if (wrong === undefined) return cleanFolder(folder);
+    problem('folder', `${wrong}${got('folder', folder)}`);
+    return folder;
+  };
+
   const config: PluginConfig = {
     configPath,
     executablePath: String(doc.executablepath ?? ''),
     bucket: String(options.bucket ?? ''),
-    folder: String(options.folder ?? ''),
-    useTls: value('encryption') === 'on',
+    folder: folderKey(String(options.folder ?? '')),
+    useTls: tlsFromEncryption(),
     backupPartSize: partSize('backup_multipart_chunksize'),
     backupConcurrency: count('backup_max_concurrent_requests'),
-    restorePartSize: partSize('restore_multipart_chunksize'),
+    restorePartSize: rangeSize('restore_multipart_chunksize'),
     restoreConcurrency: count('restore_max_concurrent_requests'),
     removeDuplicateBucket: value('remove_duplicate_bucket') === 'true',
     loggerVerbosity: value('logger_verbosity') as LoggerVerbosity,
@@ -96,6 +126,7 @@ export function resolveConfig(
     encryptionOldKeyFiles: (given('encryption_old_key_files') ?? '').split(',').map(f => f.trim()).filter(Boolean),
     // The key files are read by load.ts (checkKeyFiles), once the options are valid.
     decryptionKeys: [],
+    warnings,
   };
   const optional = {
     region: given('region'),

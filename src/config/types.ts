@@ -11,7 +11,10 @@ export interface PluginConfig {
   configPath: string;
   executablePath: string;
   bucket: string;
-  /** Key prefix, verbatim as the Go plugin uses it (a trailing slash gives `//` in keys). */
+  /**
+   * Key prefix, cleaned as the Go plugin's SDK cleans its request paths (Go's path.Clean):
+   * `prod/cluster1/`, `/prod/cluster1` and `prod//cluster1` are all `prod/cluster1`.
+   */
   folder: string;
   region?: string;
   endpoint?: string;
@@ -76,6 +79,8 @@ export interface PluginConfig {
   /** `object_lock_mode` and `object_lock_days`: the retention of every object written. */
   objectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
   objectLockDays?: number;
+  /** Accepted but doubtful settings (e.g. `encryption: yes`), for the log. */
+  warnings: string[];
   /** Injected by gpbackup; accepted and unused. */
   pgport?: string;
   backupPluginVersion?: string;

@@ -79,6 +79,7 @@ export function readConfig(configPath: string, warnIfExposed = false): PluginCon
   log.addSecret(config.sessionToken);
   for (const secret of [...urlSecrets(config.endpoint), ...urlSecrets(config.httpProxy)]) log.addSecret(secret);
   log.setVerbosity(config.loggerVerbosity);
+  for (const warning of config.warnings) log.warn(`plugin config ${configPath}: ${warning}`);
   return config;
 }
 

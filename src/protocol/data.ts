@@ -5,7 +5,6 @@
  *   restore_data_subset <config> <path> <offsets_file>: given byte ranges of it, concatenated.
  */
 import { fstatSync, readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { StreamSink } from '../storage/sink.js';
@@ -17,7 +16,7 @@ import { restoreObject, restoreSubset, uploadNote, uploadSource } from './encryp
 import { PluginError } from './errors.js';
 import { readOffsetsFile } from './offsets.js';
 import { requireOpenStream } from './stdio.js';
-import { transferSummary } from './timing.js';
+import { transferLine, transferring } from './timing.js';
 
 /**
  * stdin, read straight into the part buffers: a pipe or socket (gpbackup_helper, COPY ...
@@ -78,13 +77,17 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const { bytes, parts } = await uploadStream(store, key, uploadSource(config, stdinSource(signal)), {
-    partSize: config.backupPartSize,
-    concurrency: config.backupConcurrency,
-    signal,
+  const { bytes, parts } = await transferring('uploading', key, async () => {
+    const result = await uploadStream(store, key, uploadSource(config, stdinSource(signal)), {
+      partSize: config.backupPartSize,
+      concurrency: config.backupConcurrency,
+      signal,
+    });
+    await ensureRetention(config, store, key, result.parts);
+    return result;
   });
-  await ensureRetention(config, store, key, parts);
-  log.info(`Uploaded ${basename(dataPath)} to ${s3Url(store.bucket, key)} in ${parts} part(s)${uploadNote(config)}: ${transferSummary(bytes, started)}`);
+  const detail = [`to ${s3Url(store.bucket, key)} in ${parts} part(s)`, uploadNote(config)].filter(Boolean).join(', ');
+  log.info(transferLine('Uploaded', bytes, key, started, { file: true, detail }));
 }
 
 export async function restoreData([configPath, dataPath]: string[]): Promise<void> {
@@ -93,14 +96,18 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
-  const { bytes, note } = await restoreObject(config, store, key, stdoutSink, {
-    partSize: config.restorePartSize,
-    concurrency: config.restoreConcurrency,
-    signal,
-    retries: config.maxRetries,
+  const { bytes, note } = await transferring('downloading', key, async () => {
+    const restored = await restoreObject(config, store, key, stdoutSink, {
+      partSize: config.restorePartSize,
+      concurrency: config.restoreConcurrency,
+      signal,
+      retries: config.maxRetries,
+    });
+    await stdoutSink.flush();
+    return restored;
   });
-  await stdoutSink.flush();
-  log.info(`Downloaded ${s3Url(store.bucket, key)} to stdout${note}: ${transferSummary(bytes, started)}`);
+  const detail = [`from ${s3Url(store.bucket, key)} to stdout`, note].filter(Boolean).join(', ');
+  log.info(transferLine('Downloaded', bytes, key, started, { file: true, detail }));
 }
 
 export async function restoreDataSubset([configPath, dataPath, offsetsPath]: string[]): Promise<void> {
@@ -112,14 +119,16 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   if (head === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
   const started = Date.now();
   const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
-  const { bytes, note } = await restoreSubset(config, store, key, head.size, ranges, stdoutSink, {
-    partSize: config.restorePartSize,
-    concurrency: config.restoreConcurrency,
-    signal,
-    retries: config.maxRetries,
+  const { bytes, note } = await transferring('downloading', key, async () => {
+    const restored = await restoreSubset(config, store, key, head.size, ranges, stdoutSink, {
+      partSize: config.restorePartSize,
+      concurrency: config.restoreConcurrency,
+      signal,
+      retries: config.maxRetries,
+    });
+    await stdoutSink.flush();
+    return restored;
   });
-  await stdoutSink.flush();
-  log.info(
-    `Downloaded ${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout${note}: ${transferSummary(bytes, started)}`,
-  );
+  const detail = [`${ranges.length} range(s) of ${s3Url(store.bucket, key)} to stdout`, note].filter(Boolean).join(', ');
+  log.info(transferLine('Downloaded', bytes, key, started, { file: true, detail }));
 }

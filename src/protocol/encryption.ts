@@ -24,7 +24,7 @@ export function uploadSource(config: PluginConfig, inner: PartSource): PartSourc
 
 /** For the upload's log line. */
 export function uploadNote(config: PluginConfig): string {
-  return config.clientSideEncryption ? ' (client-side encrypted)' : '';
+  return config.clientSideEncryption ? 'client-side encrypted' : '';
 }
 
 /** A whole object to `out`, decrypted and verified if it is encrypted; returns the bytes downloaded and what it was. */
@@ -40,7 +40,7 @@ export async function restoreObject(
   await sink.finish();
   if (sink.kind === 'encrypted') {
     log.info(`${s3Url(store.bucket, key)} is client-side encrypted: every segment decrypted and verified (key ID ${sink.keyId})`);
-    return { bytes, note: ' (decrypted)' };
+    return { bytes, note: 'decrypted' };
   }
   log.info(`${s3Url(store.bucket, key)} is not client-side encrypted: restored as stored`);
   return { bytes, note: '' };
@@ -116,5 +116,5 @@ export async function restoreSubset(
   const bytes = await downloadRanges(store, key, cipherRanges, sink, opts);
   await sink.finish();
   log.info(`${what} is client-side encrypted: ${fetched.length} of ${layout.segments} segment(s) fetched, decrypted and verified (key ID ${header.keyId})`);
-  return { bytes, note: ' (decrypted)' };
+  return { bytes, note: 'decrypted' };
 }

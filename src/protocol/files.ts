@@ -5,7 +5,7 @@
  * partial file (and an existing file untouched).
  */
 import { closeSync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { log } from '../log/gplog.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { FileSink } from '../storage/sink.js';
@@ -15,7 +15,7 @@ import { openContext } from './context.js';
 import { ensureRetention } from './object-lock.js';
 import { restoreObject, uploadNote, uploadSource } from './encryption.js';
 import { PluginError } from './errors.js';
-import { transferSummary } from './timing.js';
+import { transferLine, transferring } from './timing.js';
 
 export async function backupFile([configPath, localPath]: string[]): Promise<void> {
   const { config, store, signal } = await openContext(configPath, c => c.backupConcurrency);
@@ -30,16 +30,19 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   let bytes: number;
   let parts: number;
   try {
-    ({ bytes, parts } = await uploadStream(store, key, uploadSource(config, new FdSource(fd, signal)), {
-      partSize: config.backupPartSize,
-      concurrency: config.backupConcurrency,
-      signal,
-    }));
+    ({ bytes, parts } = await transferring('uploading', key, () =>
+      uploadStream(store, key, uploadSource(config, new FdSource(fd, signal)), {
+        partSize: config.backupPartSize,
+        concurrency: config.backupConcurrency,
+        signal,
+      }),
+    ));
   } finally {
     closeSync(fd);
   }
-  await ensureRetention(config, store, key, parts);
-  log.info(`Uploaded ${basename(localPath)} to ${s3Url(store.bucket, key)}${uploadNote(config)}: ${transferSummary(bytes, started)}`);
+  await transferring('uploading', key, () => ensureRetention(config, store, key, parts));
+  const detail = [`${localPath} to ${s3Url(store.bucket, key)}`, uploadNote(config)].filter(Boolean).join(', ');
+  log.info(transferLine('Uploaded', bytes, key, started, { detail }));
 }
 
 /**
@@ -64,15 +67,18 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
   }
   try {
     const sink = new FileSink(fd, localPath);
-    const { bytes, note } = await restoreObject(config, store, key, sink, {
-      partSize: config.restorePartSize,
-      concurrency: config.restoreConcurrency,
-      signal,
-      retries: config.maxRetries,
-    });
+    const { bytes, note } = await transferring('downloading', key, () =>
+      restoreObject(config, store, key, sink, {
+        partSize: config.restorePartSize,
+        concurrency: config.restoreConcurrency,
+        signal,
+        retries: config.maxRetries,
+      }),
+    );
     closeSync(fd);
     renameSync(temp, localPath);
-    log.info(`Downloaded ${s3Url(store.bucket, key)} to ${localPath}${note}: ${transferSummary(bytes, started)}`);
+    const detail = [`${s3Url(store.bucket, key)} to ${localPath}`, note].filter(Boolean).join(', ');
+    log.info(transferLine('Downloaded', bytes, key, started, { detail }));
   } catch (err) {
     try {
       closeSync(fd);

@@ -9,8 +9,8 @@
 import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { crc32 } from '../storage/crc32.js';
-import { s3Url } from '../storage/keys.js';
-import type { DeleteFailure, ObjectStore } from '../storage/store.js';
+import { keyForPath, s3Url } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
 import { describeError, PluginError, UsageError } from './errors.js';
 import { abortUploadsUnder } from './orphans.js';
@@ -43,26 +43,34 @@ function parseHookArgs(name: string, args: string[]): HookArgs | undefined {
 }
 
 /**
- * The key prefix of this process's probe objects: in the backup's own
- * directory when the local dir names one, unique per process, so concurrent
- * hooks never collide.
+ * The backup's own report object, `<folder>/backups/<D>/<TS>/gpbackup_<TS>_report`, which the
+ * Go plugin's setup writes empty and gpbackup replaces with the real report at the end: the
+ * one object setup may leave, so it needs no s3:DeleteObject. Named as the Go plugin names it,
+ * from the local directory's last component, whatever the directory.
  */
-export function probeKey(folder: string, localDir: string): string {
-  const [ts, day] = [basename(localDir), basename(localDir.replace(/\/+[^/]*\/*$/, ''))];
-  const dir = /^\d{14}$/.test(ts) && /^\d{8}$/.test(day) ? `backups/${day}/${ts}/` : '';
-  return `${folder}/${dir}.gpbackup_s3_plugin_probe_${process.pid}_${Date.now()}`;
+export function reportKey(folder: string, localDir: string, hook: string): string {
+  const dir = localDir.replace(/\/+$/, '');
+  try {
+    return keyForPath(folder, `${dir}/gpbackup_${basename(dir)}_report`);
+  } catch (err) {
+    throw new PluginError(`${hook}: local backup directory "${localDir}": ${describeError(err)}`);
+  }
+}
+
+/** A multipart probe beside the report object, unique per process; it is aborted, so it leaves nothing. */
+function multipartProbeKey(report: string): string {
+  return `${report.slice(0, report.lastIndexOf('/') + 1)}.gpbackup_s3_plugin_probe_${process.pid}_${Date.now()}_multipart`;
 }
 
 /** What each request of the checks does, and the IAM action it needs. */
 const STEPS = {
   put: { doing: 'write objects', action: 's3:PutObject' },
   get: { doing: 'read objects', action: 's3:GetObject' },
+  head: { doing: 'read objects', action: 's3:GetObject' },
   list: { doing: 'list objects', action: 's3:ListBucket' },
   create: { doing: 'start multipart uploads', action: 's3:PutObject (multipart upload)' },
   part: { doing: 'upload parts', action: 's3:PutObject (multipart upload)' },
-  complete: { doing: 'complete multipart uploads', action: 's3:PutObject (multipart upload)' },
   abort: { doing: 'abort multipart uploads', action: 's3:AbortMultipartUpload' },
-  delete: { doing: 'delete objects', action: 's3:DeleteObject' },
 } as const;
 
 type Step = keyof typeof STEPS;
@@ -106,27 +114,6 @@ function reason(err: unknown, bucket: string, step: Step): string {
   return describeError(err);
 }
 
-/** Keys a DeleteObjects answer reports as not deleted; `code` is the first one's S3 error code. */
-class KeysNotDeleted extends Error {
-  readonly keys: string[];
-  readonly code?: string;
-  constructor(bucket: string, failures: DeleteFailure[]) {
-    super(failures.map(f => `${s3Url(bucket, f.key)}: ${f.message}`).join(', '));
-    this.keys = failures.map(f => f.key);
-    this.code = /^[A-Za-z]+/.exec(failures[0].message)?.[0];
-  }
-}
-
-async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
-  const failures = await store.deleteObjects(keys);
-  if (failures.length) throw new KeysNotDeleted(store.bucket, failures);
-}
-
-/** Which of `keys` a failed deleteKeys left in place. */
-function notDeleted(err: unknown, keys: string[]): string[] {
-  return err instanceof KeysNotDeleted ? err.keys : keys;
-}
-
 /** The first `length` bytes of an object, and its CRC-32 if the answer carried it. */
 async function readStart(store: ObjectStore, key: string, length: number, signal?: AbortSignal): Promise<{ bytes: Buffer; crc32?: number }> {
   const r = await store.getRange(key, 0, length, signal);
@@ -140,83 +127,63 @@ async function readStart(store: ObjectStore, key: string, length: number, signal
   return { bytes: Buffer.concat(chunks), crc32: r.crc32 };
 }
 
-/** Reads an object back and compares it (and its stored checksum, when the answer carries one) with what was written. */
-async function readBack(store: ObjectStore, key: string, written: Buffer, signal?: AbortSignal): Promise<void> {
-  const read = await readStart(store, key, written.length, signal);
-  if (!read.bytes.equals(written)) {
-    throw new PluginError(`${s3Url(store.bucket, key)} read back as ${read.bytes.length} bytes that differ from the ${written.length} written`);
-  }
-  if (read.crc32 !== undefined && read.crc32 !== crc32(written)) {
-    throw new PluginError(`${s3Url(store.bucket, key)} read back with a checksum other than the one written`);
-  }
-}
+/** What the coordinator's check cannot prove without leaving or deleting objects; said in the log. */
+export const UNPROVEN =
+  's3:DeleteObject (not tried: setup deletes nothing; only delete_backup and delete_directory need it, ' +
+  'so a backup role may go without, see docs/iam.md) and CompleteMultipartUpload (an s3:PutObject request, ' +
+  'not tried because it would leave an object)';
 
 /**
- * The coordinator's check before a backup, with the configured credentials:
- * a small object is written, read back and listed; a one-part multipart upload
- * is completed and read back; both are deleted. On a failure, the upload is
- * aborted and what was written is deleted; the message names the request that
- * failed, the IAM action an AccessDenied implies, and anything left behind.
- * Eight requests, once per backup.
+ * The coordinator's check before a backup, with the configured credentials, needing no delete:
+ * the backup's empty report object is written (as the Go plugin's setup writes it; gpbackup
+ * replaces it at the end), its size read back and the listing shown to hold it; then a
+ * multipart upload is started, a part uploaded and the upload aborted, which leaves nothing.
+ * The message of a failure names the request that failed, the IAM action an AccessDenied
+ * implies, and an upload that could not be aborted. Six requests, once per backup.
  */
-export async function backupPreflight(store: ObjectStore, hook: string, folder: string, probe: string, signal?: AbortSignal): Promise<void> {
+export async function backupPreflight(store: ObjectStore, hook: string, folder: string, report: string, signal?: AbortSignal): Promise<void> {
   const { bucket } = store;
-  const single = probe;
-  const multipart = `${probe}_multipart`;
-  const body = Buffer.from(`gpbackup_s3_plugin preflight probe ${basename(probe)}\n`);
-  const crc = crc32(body);
-  const written: string[] = [];
+  const empty = Buffer.alloc(0);
+  const multipart = multipartProbeKey(report);
+  const body = Buffer.from(`gpbackup_s3_plugin preflight probe ${basename(multipart)}\n`);
   let upload: string | undefined;
   try {
-    await attempt('put', () => store.putObject(single, body, crc, signal));
-    written.push(single);
-    await attempt('get', () => readBack(store, single, body, signal));
+    await attempt('put', () => store.putObject(report, empty, crc32(empty), signal));
+    await attempt('head', async () => {
+      const head = await store.headObject(report);
+      if (head === undefined) throw new PluginError(`${s3Url(bucket, report)} is not there, written just before`);
+      if (head.size !== 0) throw new PluginError(`${s3Url(bucket, report)} reads back as ${head.size} bytes, written empty`);
+    });
+    await attempt('list', async () => {
+      for await (const o of store.listObjects(report)) if (o.key === report) return;
+      throw new PluginError(`the listing does not show ${s3Url(bucket, report)}, written just before`);
+    });
     upload = await attempt('create', () => store.createMultipartUpload(multipart));
     const uploadId = upload;
-    const etag = await attempt('part', () => store.uploadPart(multipart, uploadId, 1, body, crc, signal));
-    await attempt('complete', () => store.completeMultipartUpload(multipart, uploadId, [{ partNumber: 1, etag, crc32: crc }], crc));
-    upload = undefined;
-    written.push(multipart);
-    await attempt('get', () => readBack(store, multipart, body, signal));
-    await attempt('list', async () => {
-      const listed = new Set<string>();
-      for await (const o of store.listObjects(probe)) listed.add(o.key);
-      const missing = written.filter(k => !listed.has(k));
-      if (missing.length) throw new PluginError(`the listing does not show ${missing.map(k => s3Url(bucket, k)).join(', ')}, written just before`);
-    });
-    await attempt('delete', () => deleteKeys(store, written));
+    await attempt('part', () => store.uploadPart(multipart, uploadId, 1, body, crc32(body), signal));
+    await attempt('abort', () => store.abortMultipartUpload(multipart, uploadId));
   } catch (err) {
     if (!(err instanceof StepFailed)) throw err;
     const notes: string[] = [];
-    if (upload !== undefined) {
+    if (err.step === 'abort') {
+      notes.push(`left behind: the multipart upload of ${s3Url(bucket, multipart)}`);
+    } else if (upload !== undefined) {
       await store.abortMultipartUpload(multipart, upload).catch((abortErr: unknown) => {
         notes.push(`the multipart upload of ${s3Url(bucket, multipart)} could not be aborted: ${reason(abortErr, bucket, 'abort')}`);
-      });
-    }
-    const leftBehind = (keys: string[]) => `left behind: ${keys.map(k => s3Url(bucket, k)).join(', ')}`;
-    if (err.step === 'delete') {
-      notes.push(leftBehind(notDeleted(err.cause, written)));
-    } else if (written.length) {
-      await deleteKeys(store, written).catch((deleteErr: unknown) => {
-        notes.push(`${leftBehind(notDeleted(deleteErr, written))} (deleting them failed: ${reason(deleteErr, bucket, 'delete')})`);
       });
     }
     throw stepFailure(hook, bucket, folder, err, notes);
   }
 }
 
-/** A segment host's cheap check: one object written and deleted again (a failed delete is only a warning). */
-export async function backupWriteCheck(store: ObjectStore, hook: string, folder: string, probe: string, signal?: AbortSignal): Promise<void> {
-  const { bucket } = store;
-  const body = Buffer.alloc(0);
+/** A segment host's check: the backup's empty report object written, as the Go plugin's setup does on every host; nothing to delete. */
+export async function backupWriteCheck(store: ObjectStore, hook: string, folder: string, report: string, signal?: AbortSignal): Promise<void> {
+  const empty = Buffer.alloc(0);
   try {
-    await attempt('put', () => store.putObject(probe, body, crc32(body), signal));
+    await attempt('put', () => store.putObject(report, empty, crc32(empty), signal));
   } catch (err) {
-    throw err instanceof StepFailed ? stepFailure(hook, bucket, folder, err) : err;
+    throw err instanceof StepFailed ? stepFailure(hook, store.bucket, folder, err) : err;
   }
-  await deleteKeys(store, [probe]).catch((err: unknown) => {
-    log.warn(`${hook}: could not delete probe object ${s3Url(bucket, probe)}: ${reason(err, bucket, 'delete')}`);
-  });
 }
 
 /** Before a restore: the folder can be listed and, if it holds an object, one byte of it read. Two requests. */
@@ -242,9 +209,10 @@ export async function restoreCheck(store: ObjectStore, hook: string, folder: str
 
 /**
  * Before any data moves, the coordinator proves with the configured
- * credentials every kind of request a backup makes (backupPreflight); each
- * segment host proves it reaches the endpoint and can write. A segment is
- * covered by its host's check.
+ * credentials every kind of request a backup makes, short of a delete
+ * (backupPreflight); each segment host proves it reaches the endpoint and can
+ * write. Both write only the backup's empty report object, as the Go plugin
+ * does. A segment is covered by its host's check.
  */
 export async function setupForBackup(args: string[]): Promise<void> {
   const name = 'setup_plugin_for_backup';
@@ -256,15 +224,19 @@ export async function setupForBackup(args: string[]): Promise<void> {
   }
   const isCoordinator = hook.scope === 'master' || hook.scope === 'coordinator';
   const { config, store, signal } = await openContext(hook.configPath, () => 1, isCoordinator);
-  const probe = probeKey(config.folder, hook.localDir);
+  const report = reportKey(config.folder, hook.localDir, name);
   const folderUrl = s3Url(config.bucket, `${config.folder}/`);
   if (hook.scope === 'segment_host') {
-    await backupWriteCheck(store, name, config.folder, probe, signal);
-    log.info(`${name} (${hook.scope}): ${folderUrl} is writable`);
+    await backupWriteCheck(store, name, config.folder, report, signal);
+    log.info(`${name} (${hook.scope}): ${folderUrl} is writable (wrote the empty report object ${s3Url(config.bucket, report)})`);
   } else {
     await checkObjectLockForBackup(config, store, name);
-    await backupPreflight(store, name, config.folder, probe, signal);
-    log.info(`${name} (${hook.scope}): ${folderUrl} takes writes, reads, listings, multipart uploads and deletes`);
+    await backupPreflight(store, name, config.folder, report, signal);
+    log.info(
+      `${name} (${hook.scope}): ${folderUrl} takes writes, reads, listings and multipart uploads (started, a part uploaded, aborted); ` +
+        `wrote the empty report object ${s3Url(config.bucket, report)}, which gpbackup replaces`,
+    );
+    log.info(`${name} (${hook.scope}): not proven: ${UNPROVEN}`);
   }
 }
 

@@ -3,10 +3,12 @@
  *   delete_backup <config> <timestamp>
  *   list_directory <config> [<path>]
  *   delete_directory <config> <path>
- * Deletes are confined to one backup or to a path below the folder.
+ * Deletes are confined to one backup or to a path inside the folder. Directory paths are
+ * taken relative to the bucket when they begin with the folder (as the Go plugin takes them),
+ * else relative to the folder.
  */
 import { log } from '../log/gplog.js';
-import { backupPrefix, checkTimestamp, folderSubPrefix, s3Url } from '../storage/keys.js';
+import { backupPrefix, checkTimestamp, directoryPrefix, type DirectoryPrefix, s3Url } from '../storage/keys.js';
 import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { openContext } from './context.js';
 import { PluginError } from './errors.js';
@@ -46,24 +48,36 @@ export async function deleteBackup([configPath, timestamp]: string[]): Promise<v
   log.info(`delete_backup: deleted ${count} object(s) and aborted ${aborted} unfinished multipart upload(s) under ${s3Url(store.bucket, prefix)}`);
 }
 
-export async function listDirectory([configPath, relPath]: string[]): Promise<void> {
+/**
+ * A path that matched nothing says where it was looked for, on stderr: exit 0 as with the Go
+ * plugin, but a script whose path is off by a folder is not left believing the directory empty.
+ */
+function reportNothingFound(what: string, bucket: string, path: string | undefined, dir: DirectoryPrefix, folder: string): void {
+  const how =
+    path === undefined ? `the folder "${folder}"` : `path "${path}" taken relative to the ${dir.relativeTo === 'bucket' ? 'bucket' : `folder "${folder}"`}`;
+  process.stderr.write(`${what}: no objects under ${s3Url(bucket, dir.prefix)} (${how})\n`);
+}
+
+export async function listDirectory([configPath, path]: string[]): Promise<void> {
   const { config, store } = await openContext(configPath, () => 1, true);
-  const prefix = folderSubPrefix(config.folder, relPath, 'list_directory');
+  const dir = directoryPrefix(config.folder, path, 'list_directory');
   const out: string[] = ['NAME\tSIZE(bytes)'];
   let count = 0;
-  for await (const o of store.listObjects(prefix)) {
+  for await (const o of store.listObjects(dir.prefix)) {
     if (o.key.endsWith('/')) continue; // "directory" placeholder objects
     out.push(`${o.key}\t${o.size}`);
     count++;
     if (out.length >= 1000) process.stdout.write(out.splice(0).join('\n') + '\n');
   }
   if (out.length) process.stdout.write(out.join('\n') + '\n');
-  log.info(`list_directory: ${count} object(s) under ${s3Url(store.bucket, prefix)}`);
+  log.info(`list_directory: ${count} object(s) under ${s3Url(store.bucket, dir.prefix)}`);
+  if (count === 0) reportNothingFound('list_directory', store.bucket, path, dir, config.folder);
 }
 
-export async function deleteDirectory([configPath, relPath]: string[]): Promise<void> {
+export async function deleteDirectory([configPath, path]: string[]): Promise<void> {
   const { config, store } = await openContext(configPath, () => DELETE_BATCHES_IN_FLIGHT, true);
-  const prefix = folderSubPrefix(config.folder, relPath, 'delete_directory');
-  const count = await deletePrefix(store, prefix, 'delete_directory');
-  log.info(`delete_directory: deleted ${count} object(s) under ${s3Url(store.bucket, prefix)}`);
+  const dir = directoryPrefix(config.folder, path, 'delete_directory');
+  const count = await deletePrefix(store, dir.prefix, 'delete_directory');
+  log.info(`delete_directory: deleted ${count} object(s) under ${s3Url(store.bucket, dir.prefix)}`);
+  if (count === 0) reportNothingFound('delete_directory', store.bucket, path, dir, config.folder);
 }

@@ -86,11 +86,16 @@ describe('setup and cleanup hooks', () => {
     });
   }
 
-  test('setup for backup leaves no probe object behind', async () => {
+  test('setup for backup leaves only the backup\'s empty report object, as the Go plugin does', async () => {
     const before = await s3.listKeys(BUCKET);
     const r = await env.run(['setup_plugin_for_backup', cfg, localDir(), 'master', '"-1"']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await s3.listKeys(BUCKET), before);
+    const report = keyOf(TS, `gpbackup_${TS}_report`);
+    // The hook rounds above may have written it already: nothing but it is new, and it is empty.
+    const after = await s3.listKeys(BUCKET);
+    assert.deepEqual(after.filter(k => !before.includes(k) && k !== report), []);
+    assert.ok(after.includes(report), `${report} is written`);
+    assert.equal((await s3.getObject(BUCKET, report))?.length, 0);
   });
 
   test('setup for backup and restore fail early, naming the bucket, when it does not exist', async () => {
@@ -346,7 +351,7 @@ describe('list_directory and delete_directory', () => {
     for (const bad of ['', '/', '.', '..', '/etc', '../other', 'a/../../b', './x']) {
       const r = await env.run(['delete_directory', cfg, bad]);
       assert.equal(r.code, 1, bad);
-      assert.match(r.stderr, /must be relative to the folder/, bad);
+      assert.match(r.stderr, /must be relative to the bucket or to the folder ".*" and stay inside the folder/, bad);
     }
     assert.deepEqual(await s3.listKeys(BUCKET), before);
   });
@@ -355,14 +360,14 @@ describe('list_directory and delete_directory', () => {
 describe('config errors, logs and secrets', () => {
   test('an invalid config fails with one line naming each bad option, and no secret', async () => {
     const bad = env.writeConfig(
-      options({ backup_max_concurrent_requests: 'lots', encryption: 'maybe', unknown_option: 'x', aws_secret_access_key: 'sup3r-s3cret-value' }),
+      options({ backup_max_concurrent_requests: 'lots', restore_subset: 'maybe', unknown_option: 'x', aws_secret_access_key: 'sup3r-s3cret-value' }),
       'bad.yaml',
     );
     const r = await env.run(['backup_data', bad, env.backupPath(TS, 'x')], { stdin: 'data' });
     assert.equal(r.code, 1);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    for (const opt of ['backup_max_concurrent_requests', 'encryption', 'unknown_option']) assert.match(r.stderr, new RegExp(opt));
+    for (const opt of ['backup_max_concurrent_requests', 'restore_subset', 'unknown_option']) assert.match(r.stderr, new RegExp(opt));
     assert.doesNotMatch(r.stderr + env.logText(), /sup3r-s3cret-value/);
   });
 
@@ -373,8 +378,10 @@ describe('config errors, logs and secrets', () => {
     const lines = env.logText().trim().split('\n');
     const format = /^\d{8}:\d{2}:\d{2}:\d{2} gpbackup_s3_plugin:[^:]+:[^:]+:\d{6}-\[(INFO|WARNING|ERROR|CRITICAL|DEBUG)\]:-.+$/;
     for (const line of lines) assert.match(line, format);
-    assert.ok(lines.some(l => /Uploaded .*gpbackup_0_20240102030405.*bytes in/.test(l)));
-    assert.ok(lines.some(l => /Downloaded s3:\/\/.*bytes in/.test(l)));
+    // The Go plugin's words and figures first, for operators' greps.
+    assert.ok(lines.some(l => /\[INFO\]:-Uploaded \d+ bytes for file gpbackup_0_20240102030405\S* in \d+(\.\d+)?m?s \(to s3:\/\//.test(l)));
+    assert.ok(lines.some(l => /\[INFO\]:-Downloaded \d+ bytes for file \S+ in \d+(\.\d+)?m?s \(from s3:\/\//.test(l)));
+    assert.ok(lines.some(l => /\[INFO\]:-Uploaded \d+ bytes for gpbackup_\S+ in \d+(\.\d+)?m?s \(\//.test(l)), 'backup_file');
     assert.ok(!env.logText().includes(TEST_SECRET_KEY));
   });
 });

@@ -72,7 +72,7 @@ test('the default profile with a key the server does not know: a clear refusal n
   const cfg = env.writeConfig(keyless('default'), 'default.yaml');
   const r = await env.run(['backup_data', cfg, env.backupPath(TS, 'gpbackup_0_20240708091011_5')], { stdin: 'x' });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /backup_data: uploading s3:\/\/gpbackup-credentials\/default\/backups\/.*InvalidAccessKeyId/);
+  assert.match(r.stderr, /backup_data: Error while uploading s3:\/\/gpbackup-credentials\/default\/backups\/.*InvalidAccessKeyId/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
 

@@ -2,7 +2,8 @@
  * The setup hooks' checks, run as gpbackup runs them, through a proxy that
  * records every request and answers chosen ones with AccessDenied: which
  * requests each check makes, the IAM action each failure names, and what is
- * left in the bucket afterwards.
+ * left in the bucket afterwards (only the backup's empty report object, as the
+ * Go plugin leaves it; setup never deletes).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +13,6 @@ import { startS3Server, testOptions, type TestS3Server } from '../support/s3serv
 
 const BUCKET = 'gpbackup-preflight';
 const TS = '20240102030405';
-const PROBE = '.gpbackup_s3_plugin_probe_';
 
 let s3: TestS3Server;
 let env: PluginEnv;
@@ -73,44 +73,52 @@ async function leftovers(folder: string): Promise<{ keys: string[]; uploads: str
   return { keys, uploads };
 }
 
+/** The backup's own report object, which setup writes empty (as the Go plugin does) and gpbackup replaces. */
+const reportOf = (folder: string) => `${folder}/backups/${TS.slice(0, 8)}/${TS}/gpbackup_${TS}_report`;
+
 describe('coordinator preflight before a backup', () => {
-  test('passes with every permission, in eight requests on probe objects in the backup directory, and leaves nothing', async () => {
+  test('passes with every permission, in six requests in the backup directory, leaving only the empty report object', async () => {
     const folder = 'pf-ok';
     const r = await runHook('setup_plugin_for_backup', folder, 'master');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    // s3rver answers 500 now and then to a DeleteObjects of two keys in one directory (both
-    // deletes race to remove the emptied directory); the plugin retries those.
-    const answered = r.requests.filter(q => (q.status ?? 0) < 500);
-    assert.deepEqual(answered.map(operation), [
+    assert.deepEqual(r.requests.map(operation), [
       'PutObject',
-      'GetObject',
+      'HEAD',
+      'ListObjects',
       'CreateMultipartUpload',
       'UploadPart',
-      'CompleteMultipartUpload',
-      'GetObject',
-      'ListObjects',
-      'DeleteObjects',
+      'AbortMultipartUpload',
     ]);
-    const probeDir = `/${BUCKET}/${folder}/backups/${TS.slice(0, 8)}/${TS}/${PROBE}`;
-    for (const req of answered.filter(q => operation(q) !== 'ListObjects' && operation(q) !== 'DeleteObjects')) {
-      assert.ok(req.path.startsWith(probeDir), `${operation(req)} ${req.path}`);
+    const backupDir = `/${BUCKET}/${folder}/backups/${TS.slice(0, 8)}/${TS}/`;
+    for (const req of r.requests.filter(q => operation(q) !== 'ListObjects')) {
+      assert.ok(req.path.startsWith(backupDir), `${operation(req)} ${req.path}`);
     }
-    assert.ok(answered.every(q => q.status !== undefined && q.status < 300), JSON.stringify(r.requests.map(q => q.status)));
-    assert.deepEqual(await leftovers(folder), { keys: [], uploads: [] });
+    assert.ok(r.requests.every(q => q.status !== undefined && q.status < 300), JSON.stringify(r.requests.map(q => q.status)));
+    assert.deepEqual(await leftovers(folder), { keys: [reportOf(folder)], uploads: [] });
+    assert.equal((await s3.getObject(BUCKET, reportOf(folder)))?.length, 0);
+    assert.match(env.logText(), /\[INFO\]:-setup_plugin_for_backup \(master\): not proven: s3:DeleteObject \(not tried: setup deletes nothing; only delete_backup and delete_directory need it/);
   });
 
-  const isProbePut = (r: ProxyRequestInfo) => r.method === 'PUT' && !r.query.has('uploadId') && r.path.includes(PROBE);
+  test('a role that may not delete passes setup: no delete is sent', async () => {
+    const folder = 'pf-nodelete';
+    const r = await runHook('setup_plugin_for_backup', folder, 'master', q => q.method === 'DELETE' && !q.query.has('uploadId') || (q.method === 'POST' && q.query.has('delete')));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.ok(!r.requests.some(q => q.status === 403), 'nothing was denied because no delete was asked');
+    assert.deepEqual(await leftovers(folder), { keys: [reportOf(folder)], uploads: [] });
+  });
+
+  const isReportPut = (r: ProxyRequestInfo) => r.method === 'PUT' && !r.query.has('uploadId') && r.path.endsWith('_report');
   const denials: Array<{ what: string; deny: (r: ProxyRequestInfo) => boolean; message: RegExp; aborts?: boolean }> = [
-    { what: 'PUT of the probe', deny: isProbePut, message: /cannot write objects under s3:\/\/gpbackup-preflight\/pf-put\/: AccessDenied \(HTTP 403\): the credentials need s3:PutObject/ },
-    { what: 'GET of objects', deny: r => operation(r) === 'GetObject', message: /cannot read objects under .*: AccessDenied \(HTTP 403\): the credentials need s3:GetObject/ },
+    { what: 'PUT of the report object', deny: isReportPut, message: /cannot write objects under s3:\/\/gpbackup-preflight\/pf-put\/: AccessDenied \(HTTP 403\): the credentials need s3:PutObject/ },
+    { what: 'HEAD of objects', deny: r => r.method === 'HEAD', message: /cannot read objects under .*: AccessDenied \(HTTP 403\): the credentials need s3:GetObject/ },
     { what: 'listing (GET on the bucket with list-type)', deny: r => r.method === 'GET' && r.query.has('list-type'), message: /cannot list objects under .*: AccessDenied \(HTTP 403\): the credentials need s3:ListBucket/ },
     { what: 'POST ?uploads', deny: r => r.method === 'POST' && r.query.has('uploads'), message: /cannot start multipart uploads under .*the credentials need s3:PutObject \(multipart upload\)/ },
     { what: 'UploadPart', deny: r => operation(r) === 'UploadPart', message: /cannot upload parts under .*the credentials need s3:PutObject \(multipart upload\)/, aborts: true },
-    { what: 'CompleteMultipartUpload', deny: r => operation(r) === 'CompleteMultipartUpload', message: /cannot complete multipart uploads under .*the credentials need s3:PutObject \(multipart upload\)/, aborts: true },
   ];
   denials.forEach(({ what, deny, message, aborts }, i) => {
-    test(`denied ${what}: non-zero exit, the IAM action named, nothing left behind`, async () => {
+    test(`denied ${what}: non-zero exit, the IAM action named, no upload left`, async () => {
       const folder = i === 0 ? 'pf-put' : `pf-deny-${i}`;
       const r = await runHook('setup_plugin_for_backup', folder, 'master', deny);
       assert.equal(r.code, 1, r.stderr);
@@ -118,24 +126,18 @@ describe('coordinator preflight before a backup', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.ok(r.requests.some(q => q.status === 403), 'the denial was hit');
       assert.equal(r.requests.filter(q => operation(q) === 'AbortMultipartUpload').length, aborts ? 1 : 0);
-      assert.deepEqual(await leftovers(folder), { keys: [], uploads: [] });
+      assert.deepEqual(await leftovers(folder), { keys: i === 0 ? [] : [reportOf(folder)], uploads: [] });
     });
   });
 
-  test('denied deletes (DELETE and POST ?delete): s3:DeleteObject named, the two probe objects left behind and named', async () => {
-    const folder = 'pf-nodelete';
-    const r = await runHook('setup_plugin_for_backup', folder, 'master', q => q.method === 'DELETE' || (q.method === 'POST' && q.query.has('delete')));
+  test('denied AbortMultipartUpload: s3:AbortMultipartUpload named, the upload left and named', async () => {
+    const folder = 'pf-abort';
+    const r = await runHook('setup_plugin_for_backup', folder, 'master', q => operation(q) === 'AbortMultipartUpload');
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /cannot delete objects under s3:\/\/gpbackup-preflight\/pf-nodelete\/: AccessDenied \(HTTP 403\): the credentials need s3:DeleteObject; left behind: /);
-    // The denial itself is what keeps them: nothing else is left.
-    const { keys, uploads } = await leftovers(folder);
-    assert.equal(keys.length, 2, keys.join(' '));
-    assert.deepEqual(uploads, []);
-    for (const k of keys) {
-      assert.ok(k.includes(PROBE), k);
-      assert.ok(r.stderr.includes(`s3://${BUCKET}/${k}`), `${k} named in: ${r.stderr}`);
-      await s3.deleteObject(BUCKET, k);
-    }
+    assert.match(r.stderr, /cannot abort multipart uploads under s3:\/\/gpbackup-preflight\/pf-abort\/: AccessDenied \(HTTP 403\): the credentials need s3:AbortMultipartUpload; left behind: the multipart upload of s3:\/\/\S+_multipart$/m);
+    const { uploads } = await leftovers(folder);
+    assert.equal(uploads.length, 1);
+    assert.ok(uploads[0].endsWith('_multipart'), uploads[0]);
   });
 
   test('denied UploadPart and AbortMultipartUpload: both actions named, only the unabortable upload left', async () => {
@@ -144,7 +146,7 @@ describe('coordinator preflight before a backup', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /cannot upload parts under .*s3:PutObject \(multipart upload\); the multipart upload of s3:\/\/\S+_multipart could not be aborted: AccessDenied \(HTTP 403\): the credentials need s3:AbortMultipartUpload/);
     const { keys, uploads } = await leftovers(folder);
-    assert.deepEqual(keys, [], 'the single-PUT probe is deleted');
+    assert.deepEqual(keys, [reportOf(folder)]);
     assert.equal(uploads.length, 1);
     assert.ok(uploads[0].endsWith('_multipart'), uploads[0]);
   });
@@ -164,18 +166,11 @@ describe('coordinator preflight before a backup', () => {
 });
 
 describe('segment host check before a backup', () => {
-  test('one put and one delete; a denied delete is only a warning', async () => {
-    const ok = await runHook('setup_plugin_for_backup', 'sh-ok', 'segment_host');
+  test('one put of the empty report object, no delete, so a role without delete passes', async () => {
+    const ok = await runHook('setup_plugin_for_backup', 'sh-ok', 'segment_host', q => q.method === 'DELETE' || (q.method === 'POST' && q.query.has('delete')));
     assert.equal(ok.code, 0, ok.stderr);
-    assert.deepEqual(ok.requests.map(operation), ['PutObject', 'DeleteObjects']);
-    assert.deepEqual(await leftovers('sh-ok'), { keys: [], uploads: [] });
-
-    const noDelete = await runHook('setup_plugin_for_backup', 'sh-nodelete', 'segment_host', q => operation(q) === 'DeleteObjects');
-    assert.equal(noDelete.code, 0, noDelete.stderr);
-    assert.match(env.logText(), /\[WARNING\]:-setup_plugin_for_backup: could not delete probe object s3:\/\/gpbackup-preflight\/sh-nodelete\/\S+: AccessDenied \(HTTP 403\): the credentials need s3:DeleteObject/);
-    const { keys } = await leftovers('sh-nodelete');
-    assert.equal(keys.length, 1);
-    await s3.deleteObject(BUCKET, keys[0]);
+    assert.deepEqual(ok.requests.map(operation), ['PutObject']);
+    assert.deepEqual(await leftovers('sh-ok'), { keys: [reportOf('sh-ok')], uploads: [] });
   });
 
   test('a denied put fails naming s3:PutObject', async () => {

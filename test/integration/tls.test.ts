@@ -167,7 +167,7 @@ test('restore_data verifies the certificate too: an object written with the CA d
   const down = await env.run(['restore_data', config(), path], { timeoutMs: 30_000 });
   assert.equal(down.code, 1, down.stderr);
   assert.equal(down.stdout.length, 0, 'nothing reaches stdout');
-  assert.match(down.stderr, /restore_data: downloading .*TLS certificate of https:\/\/127\.0\.0\.1:\d+ not trusted: .*\(name its CA with the ca_bundle option\)/);
+  assert.match(down.stderr, /restore_data: Error while downloading .*TLS certificate of https:\/\/127\.0\.0\.1:\d+ not trusted: .*\(name its CA with the ca_bundle option\)/);
   assert.equal(front.handshakeFailures - failuresBefore, 1, 'refused once, not retried');
   assert.equal(front.requests, requestsBefore);
 });

@@ -7,13 +7,14 @@ import { fileURLToPath } from 'node:url';
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 's3rver-main.cjs');
 
 /**
+ * `port` 0 (the default) lets the system choose one.
  * Returns at once with the child (so a caller can kill it even while it starts), a
  * promise of its port, and the tail of its output (which is drained: a full pipe
  * would stall the server).
  */
-export function launchS3rver(directory, { timeoutMs = 15_000 } = {}) {
+export function launchS3rver(directory, { timeoutMs = 15_000, port: fixedPort = 0 } = {}) {
   // --openssl-legacy-provider: s3rver's ListObjectsV2 continuation tokens use a legacy cipher.
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN, directory], {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN, directory, String(fixedPort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

@@ -83,7 +83,7 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     configPath: PATH,
     executablePath: '/usr/local/gpdb/bin/gpbackup_s3_plugin',
     bucket: 'my-bucket',
-    folder: 'backups/prod/',
+    folder: 'backups/prod',
     region: 'us-east-1',
     endpoint: 'https://minio.example.com:9000/',
     accessKeyId: 'AKIAEXAMPLE',
@@ -116,6 +116,7 @@ test("reads gpbackup's re-written copy: sorted keys, every value a quoted string
     decryptionKeys: [],
     pgport: '5432',
     backupPluginVersion: '',
+    warnings: [],
   };
   assert.deepEqual(parse(text), expected);
 });
@@ -161,8 +162,8 @@ test('unquoted values mean the text they show (no YAML 1.1 booleans or octal num
 });
 
 test('Windows line ends and a byte-order mark are fine, and lines still count', () => {
-  const text = `\uFEFF${yaml({ ...BASE, encryption: 'x' }).replace(/\n/g, '\r\n')}`;
-  assert.deepEqual(problems(text), ['option "encryption" (line 6): must be on or off (lowercase), got "x"']);
+  const text = `\uFEFF${yaml({ ...BASE, restore_subset: 'x' }).replace(/\n/g, '\r\n')}`;
+  assert.deepEqual(problems(text), ['option "restore_subset" (line 6): must be on or off (lowercase), got "x"']);
   assert.equal(parse(`\uFEFF${yaml(BASE).replace(/\n/g, '\r\n')}`).folder, 'backups/prod');
 });
 
@@ -194,6 +195,7 @@ test('defaults: small parts and few requests, taken from the schema', () => {
     clientSideEncryption: false,
     encryptionOldKeyFiles: [],
     decryptionKeys: [],
+    warnings: [],
   });
   const props = schema.properties.options.properties;
   assert.equal(props.backup_multipart_chunksize.default, '16MiB');
@@ -243,14 +245,24 @@ test('bucket names: lenient for S3-compatibles, but no scheme or path', () => {
   }
 });
 
-test('concurrency: a whole number 1 to 64; leading zeros, a plus sign and spaces are fine', () => {
-  const cases: [string, number][] = [['1', 1], ['64', 64], ['06', 6], ['+8', 8], ['" 7 "', 7], ['0064', 64]];
+test('concurrency: a whole number 1 to 256; leading zeros, a plus sign and spaces are fine', () => {
+  const cases: [string, number][] = [['1', 1], ['64', 64], ['65', 65], ['100', 100], ['199', 199], ['256', 256], ['06', 6], ['+8', 8], ['" 7 "', 7], ['0064', 64]];
   for (const [text, n] of cases) assert.equal(parse(yaml({ ...BASE, backup_max_concurrent_requests: text })).backupConcurrency, n, text);
 });
 
-test('part sizes: 5 MiB to 5 GiB', () => {
-  const ok: [string, number][] = [['5MB', 5 * MiB], ['5242880', 5 * MiB], ['5GB', 5 * GiB], ['5GiB', 5 * GiB], ['1.5GB', 1.5 * GiB]];
+test('restore piece sizes: 1 MiB to 5 GiB (ranged GETs have no 5 MB minimum)', () => {
+  const ok: [string, number][] = [['1MB', MiB], ['1048576', MiB], ['4MB', 4 * MiB], ['5MB', 5 * MiB], ['5GB', 5 * GiB], ['1.5GB', 1.5 * GiB]];
   for (const [text, bytes] of ok) assert.equal(parse(yaml({ ...BASE, restore_multipart_chunksize: text })).restorePartSize, bytes, text);
+  for (const text of ['1048575', '1023KB', '0.99MB', '5.001GB', '0']) {
+    assert.deepEqual(problems(yaml({ ...BASE, restore_multipart_chunksize: JSON.stringify(text) })), [
+      `option "restore_multipart_chunksize" (line 6): must be from 1MiB to 5GiB (smaller pieces cost more in requests than they save in memory), got ${JSON.stringify(text)}`,
+    ]);
+  }
+});
+
+test('upload part sizes: 5 MiB to 5 GiB', () => {
+  const ok: [string, number][] = [['5MB', 5 * MiB], ['5242880', 5 * MiB], ['5GB', 5 * GiB], ['5GiB', 5 * GiB], ['1.5GB', 1.5 * GiB]];
+  for (const [text, bytes] of ok) assert.equal(parse(yaml({ ...BASE, backup_multipart_chunksize: text })).backupPartSize, bytes, text);
   for (const text of ['5242879', '5119KB', '4.99MB', '5.001GB', '1TB', '0']) {
     assert.deepEqual(problems(yaml({ ...BASE, backup_multipart_chunksize: JSON.stringify(text) })), [
       `option "backup_multipart_chunksize" (line 6): must be from 5MiB to 5GiB (S3's part size limits), got ${JSON.stringify(text)}`,
@@ -266,20 +278,19 @@ test('every invalid option value is reported, naming the option and its line', (
     ['endpoint', q('ftp://minio:9000'), /must be host\[:port\]\[\/path\] or an http:\/\/ or https:\/\/ URL/],
     ['endpoint', q('http://'), /must be host/],
     ['endpoint', q('minio 9000'), /must be host/],
-    ['encryption', q('yes'), /must be on or off/],
-    ['encryption', q('ON'), /must be on or off/],
-    ['encryption', q('true'), /must be on or off/],
     ['http_proxy', q('proxy:3128'), /must be an http:\/\/ or https:\/\/ URL/],
     ['http_proxy', q('socks5://proxy:1080'), /must be an http:\/\/ or https:\/\/ URL/],
     ['backup_multipart_chunksize', q('100M'), /must be a size such as 16MB/],
     ['backup_multipart_chunksize', q('-5MB'), /must be a size/],
     ['restore_multipart_chunksize', q('5 XB'), /must be a size/],
     ['restore_multipart_chunksize', q('abc'), /must be a size/],
-    ['backup_max_concurrent_requests', q('abc'), /must be a whole number from 1 to 64, got "abc"/],
-    ['backup_max_concurrent_requests', q('0'), /must be a whole number from 1 to 64/],
-    ['backup_max_concurrent_requests', q('65'), /must be a whole number from 1 to 64/],
-    ['restore_max_concurrent_requests', q('-1'), /must be a whole number from 1 to 64/],
-    ['restore_max_concurrent_requests', q('1.5'), /must be a whole number from 1 to 64/],
+    ['backup_max_concurrent_requests', q('abc'), /must be a whole number from 1 to 256 \(each request holds a connection and a part-sized buffer\), got "abc"/],
+    ['backup_max_concurrent_requests', q('0'), /must be a whole number from 1 to 256/],
+    ['backup_max_concurrent_requests', q('257'), /must be a whole number from 1 to 256/],
+    ['backup_max_concurrent_requests', q('1000'), /must be a whole number from 1 to 256/],
+    ['restore_max_concurrent_requests', q('-1'), /must be a whole number from 1 to 256/],
+    ['restore_max_concurrent_requests', q('1.5'), /must be a whole number from 1 to 256/],
+    ['restore_max_concurrent_requests', q('260'), /must be a whole number from 1 to 256/],
     ['remove_duplicate_bucket', q('yes'), /must be true or false/],
     ['remove_duplicate_bucket', q('True'), /must be true or false/],
     ['logger_verbosity', q('warning'), /must be error, info, verbose or debug/],
@@ -342,9 +353,9 @@ test('several problems are reported together, in file order', () => {
       'executablepath: /x',
       'options:',
       '  bucket: "s3://b"',
-      '  encryption: yes',
+      '  restore_subset: yes',
       '  backup_max_concurrent_requests: abc',
-      '  restore_multipart_chunksize: 1MB',
+      '  restore_multipart_chunksize: 1000KB',
       '  folder: ""',
       '',
     ].join('\n'),
@@ -352,9 +363,9 @@ test('several problems are reported together, in file order', () => {
   assert.deepEqual(p, [
     'region or endpoint must be set',
     'option "bucket" (line 3): must be a bucket name: 3 to 255 letters, digits, dots, hyphens or underscores, without s3:// or a path (put the path in folder), got "s3://b"',
-    'option "encryption" (line 4): must be on or off (lowercase), got "yes"',
-    'option "backup_max_concurrent_requests" (line 5): must be a whole number from 1 to 64, got "abc"',
-    `option "restore_multipart_chunksize" (line 6): must be from 5MiB to 5GiB (S3's part size limits), got "1MB"`,
+    'option "restore_subset" (line 4): must be on or off (lowercase), got "yes"',
+    'option "backup_max_concurrent_requests" (line 5): must be a whole number from 1 to 256 (each request holds a connection and a part-sized buffer), got "abc"',
+    'option "restore_multipart_chunksize" (line 6): must be from 1MiB to 5GiB (smaller pieces cost more in requests than they save in memory), got "1000KB"',
     'option "folder" (line 7): is required and cannot be empty',
   ]);
 });
@@ -368,14 +379,14 @@ test('duplicate keys are reported with their lines, along with the other problem
       '  folder: f',
       '  region: us-east-1',
       '  bucket: other',
-      '  encryption: maybe',
+      '  restore_subset: maybe',
       'executablepath: /y',
       '',
     ].join('\n'),
   );
   assert.deepEqual(p, [
     'option "bucket" (line 6): appears more than once',
-    'option "encryption" (line 7): must be on or off (lowercase), got "maybe"',
+    'option "restore_subset" (line 7): must be on or off (lowercase), got "maybe"',
     'key "executablepath" (line 8): appears more than once',
   ]);
   // Flow style: no line scan, the YAML parser's position is used.
@@ -772,4 +783,29 @@ test('low-speed limit: a size a second (0 turns it off, default 1KiB/s) over 1s 
   for (const [text, ms] of times) assert.equal(parse(yaml({ ...BASE, low_speed_time: text })).lowSpeedTimeMs, ms, text);
   assert.deepEqual(problems(yaml({ ...BASE, low_speed_time: '"500ms"' })), ['option "low_speed_time" (line 6): must be from 1s to 60m, got "500ms"']);
   assert.equal(problems(yaml({ ...BASE, low_speed_limit: '"fast"' })).length, 1);
+});
+
+test('encryption: the Go plugin\'s rule, anything but off (in any case) is on; other values than on/off warn', () => {
+  const read = (value: string) => parse(yaml({ ...BASE, encryption: value }));
+  for (const value of ['on', 'ON', '""']) assert.deepEqual([read(value).useTls, read(value).warnings], [true, []], value);
+  for (const value of ['off', 'OFF', 'Off']) assert.equal(read(value).useTls, false, value);
+  assert.deepEqual(read('off').warnings, []);
+  for (const value of ['yes', 'true', '"1"', 'https', '" off"']) {
+    const config = read(value);
+    assert.equal(config.useTls, true, value);
+    assert.equal(config.warnings.length, 1, value);
+    assert.match(config.warnings[0]!, /^option "encryption" \(line 6\): ".*" is read as on \(https\), as the Go plugin reads any value other than off; write on or off$/);
+  }
+});
+
+test('folder: cleaned as the Go plugin\'s requests clean it; one that cleans to nothing or climbs out of the bucket is refused', () => {
+  for (const [folder, cleaned] of [['prod/cluster1/', 'prod/cluster1'], ['/prod', 'prod'], ['a//b', 'a/b'], ['a/./b/../c', 'a/c']]) {
+    assert.equal(parse(yaml({ ...BASE, folder: JSON.stringify(folder) })).folder, cleaned, folder);
+  }
+  assert.deepEqual(problems(yaml({ ...BASE, folder: '"/"' })), [
+    'option "folder" (line 5): cleans to nothing (only slashes, "." or ".." that cancel out); name a folder such as backups/prod, got "/"',
+  ]);
+  assert.deepEqual(problems(yaml({ ...BASE, folder: '"../other"' })), [
+    'option "folder" (line 5): its ".." segments climb out of the bucket; name the folder without them, such as backups/prod, got "../other"',
+  ]);
 });

@@ -1,21 +1,21 @@
 /** The setup hooks' checks against the in-memory store: requests made, messages, and what a failure leaves behind. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { backupPreflight, backupWriteCheck, probeKey, restoreCheck } from '../../src/protocol/hooks.js';
+import { backupPreflight, backupWriteCheck, reportKey, restoreCheck } from '../../src/protocol/hooks.js';
 import { StoreRequestError } from '../../src/storage/store.js';
 import { MemoryStore, type Op } from '../support/memory-store.js';
 
-// The segment host's warning goes to ~/gpAdminLogs: keep it out of the real HOME.
+// Anything logged goes to ~/gpAdminLogs: keep it out of the real HOME.
 const home = mkdtempSync(join(tmpdir(), 'gpb-s3-hooks-'));
 process.env.HOME = home;
 after(() => rmSync(home, { recursive: true, force: true }));
 
 const HOOK = 'setup_plugin_for_backup';
 const FOLDER = 'cluster1/prod';
-const PROBE = `${FOLDER}/backups/20240102/20240102030405/.gpbackup_s3_plugin_probe_1_2`;
+const REPORT = `${FOLDER}/backups/20240102/20240102030405/gpbackup_20240102030405_report`;
 
 function accessDenied(what: string): StoreRequestError {
   return new StoreRequestError(`${what}: AccessDenied: Access Denied (HTTP 403)`, 403, 'AccessDenied');
@@ -38,95 +38,75 @@ function denying(...ops: Op[]): MemoryStore {
   return store;
 }
 
-describe('probeKey', () => {
-  test('in the backup directory when the local dir names one, else at the folder; unique per process', () => {
-    const k = probeKey(FOLDER, '/data/coordinator/backups/20240102/20240102030405');
-    assert.match(k, new RegExp(`^${FOLDER}/backups/20240102/20240102030405/\\.gpbackup_s3_plugin_probe_${process.pid}_\\d+$`));
-    assert.match(probeKey(FOLDER, '/data/coordinator/backups/20240102/20240102030405/'), /\/20240102030405\/\.gpbackup/);
-    assert.match(probeKey(FOLDER, '/tmp/elsewhere'), new RegExp(`^${FOLDER}/\\.gpbackup_s3_plugin_probe_${process.pid}_\\d+$`));
+describe('reportKey', () => {
+  test('the backup\'s own report object, as the Go plugin names it, from the local backup directory', () => {
+    assert.equal(reportKey(FOLDER, '/data/coordinator/backups/20240102/20240102030405', HOOK), REPORT);
+    assert.equal(reportKey(`${FOLDER}/`, '/data/gpseg0/backups/20240102/20240102030405/', HOOK), REPORT);
+    // Any other directory: its last four components, as the Go plugin keys it.
+    assert.equal(reportKey(FOLDER, '/tmp/a/elsewhere', HOOK), `${FOLDER}/tmp/a/elsewhere/gpbackup_elsewhere_report`);
+    assert.throws(() => reportKey(FOLDER, '/tmp/elsewhere', HOOK), /^PluginError: setup_plugin_for_backup: local backup directory "\/tmp\/elsewhere": cannot map/);
   });
 });
 
 describe('coordinator preflight before a backup', () => {
-  test('writes, reads, multipart-uploads, lists and deletes, in eight requests, leaving nothing', async () => {
+  test('writes the empty report object, reads its size, lists it, and starts, fills and aborts a multipart upload: six requests, no delete', async () => {
     const store = new MemoryStore('bkt');
-    await backupPreflight(store, HOOK, FOLDER, PROBE);
-    assert.deepEqual(
-      store.calls.map(c => c.op),
-      ['put', 'get', 'create', 'part', 'complete', 'get', 'list', 'delete'],
-    );
-    assert.deepEqual(store.calls.find(c => c.op === 'list')?.key, PROBE);
-    assert.ok(store.calls.every(c => c.key.startsWith(PROBE)), 'every request is about the probe');
-    assert.equal(store.objects.size, 0);
+    await backupPreflight(store, HOOK, FOLDER, REPORT);
+    assert.deepEqual(store.calls.map(c => c.op), ['put', 'head', 'list', 'create', 'part', 'abort']);
+    assert.equal(store.calls.find(c => c.op === 'list')?.key, REPORT);
+    const dir = REPORT.slice(0, REPORT.lastIndexOf('/') + 1);
+    assert.ok(store.calls.every(c => c.key.startsWith(dir)), 'every request is in the backup directory');
+    assert.deepEqual([...store.objects.keys()], [REPORT], 'only the report object, as the Go plugin leaves it');
+    assert.equal(store.objects.get(REPORT)!.length, 0);
     assert.equal(store.uploads.size, 0);
+  });
+
+  test('a store that refuses every delete passes', async () => {
+    const store = denying('delete');
+    await backupPreflight(store, HOOK, FOLDER, REPORT);
+    assert.equal(store.count('delete'), 0);
   });
 
   const denials: Array<{ op: Op; action: RegExp; doing: RegExp }> = [
     { op: 'put', action: /the credentials need s3:PutObject$/, doing: /cannot write objects/ },
-    { op: 'get', action: /the credentials need s3:GetObject$/, doing: /cannot read objects/ },
+    { op: 'head', action: /the credentials need s3:GetObject$/, doing: /cannot read objects/ },
     { op: 'list', action: /the credentials need s3:ListBucket$/, doing: /cannot list objects/ },
     { op: 'create', action: /the credentials need s3:PutObject \(multipart upload\)$/, doing: /cannot start multipart uploads/ },
     { op: 'part', action: /the credentials need s3:PutObject \(multipart upload\)$/, doing: /cannot upload parts/ },
-    { op: 'complete', action: /the credentials need s3:PutObject \(multipart upload\)$/, doing: /cannot complete multipart uploads/ },
   ];
   for (const { op, action, doing } of denials) {
-    test(`denied ${op}: names the IAM action, aborts the upload and deletes the probe`, async () => {
+    test(`denied ${op}: names the IAM action, aborts a started upload`, async () => {
       const store = denying(op);
-      await assert.rejects(backupPreflight(store, HOOK, FOLDER, PROBE), (err: Error) => {
+      await assert.rejects(backupPreflight(store, HOOK, FOLDER, REPORT), (err: Error) => {
         assert.match(err.message, doing);
         assert.match(err.message, action);
         assert.match(err.message, /^setup_plugin_for_backup: cannot .* under s3:\/\/bkt\/cluster1\/prod\/: AccessDenied \(HTTP 403\): /);
         return true;
       });
-      assert.equal(store.objects.size, 0);
+      assert.deepEqual([...store.objects.keys()], op === 'put' ? [] : [REPORT]);
       assert.equal(store.uploads.size, 0);
       // An upload that was started is aborted; none is aborted that was not.
-      assert.equal(store.count('abort'), op === 'part' || op === 'complete' ? 1 : 0);
+      assert.equal(store.count('abort'), op === 'part' ? 1 : 0);
     });
   }
 
-  test('denied delete: names s3:DeleteObject and the probe objects left behind', async () => {
-    const store = denying('delete');
+  test('denied abort: s3:AbortMultipartUpload named, the upload reported as left', async () => {
+    const store = denying('abort');
     await rejectsWith(
-      backupPreflight(store, HOOK, FOLDER, PROBE),
-      new RegExp(
-        `^setup_plugin_for_backup: cannot delete objects under s3://bkt/cluster1/prod/: AccessDenied \\(HTTP 403\\): the credentials need s3:DeleteObject; ` +
-          `left behind: s3://bkt/${PROBE}, s3://bkt/${PROBE}_multipart$`,
-      ),
+      backupPreflight(store, HOOK, FOLDER, REPORT),
+      /cannot abort multipart uploads under s3:\/\/bkt\/cluster1\/prod\/: AccessDenied \(HTTP 403\): the credentials need s3:AbortMultipartUpload; left behind: the multipart upload of s3:\/\/bkt\/\S+_multipart$/,
     );
-    assert.deepEqual([...store.objects.keys()].sort(), [PROBE, `${PROBE}_multipart`]);
-  });
-
-  test('keys refused one by one in the DeleteObjects answer count as a denied delete too', async () => {
-    const store = new MemoryStore('bkt');
-    store.fault = (op, key, detail) => {
-      // detail is undefined on the per-key call, set on the request itself
-      if (op === 'delete' && detail === undefined && key.endsWith('_multipart')) throw new Error('AccessDenied: Access Denied');
-    };
-    await rejectsWith(
-      backupPreflight(store, HOOK, FOLDER, PROBE),
-      new RegExp(`AccessDenied: the credentials need s3:DeleteObject; left behind: s3://bkt/${PROBE}_multipart$`),
-    );
-    assert.deepEqual([...store.objects.keys()], [`${PROBE}_multipart`]);
+    assert.equal(store.uploads.size, 1);
   });
 
   test('a part and its abort both denied: both actions named, the upload reported as left', async () => {
     const store = denying('part', 'abort');
-    await assert.rejects(backupPreflight(store, HOOK, FOLDER, PROBE), (err: Error) => {
+    await assert.rejects(backupPreflight(store, HOOK, FOLDER, REPORT), (err: Error) => {
       assert.match(err.message, /cannot upload parts .*s3:PutObject \(multipart upload\); /);
-      assert.match(err.message, new RegExp(`the multipart upload of s3://bkt/${PROBE}_multipart could not be aborted: AccessDenied \\(HTTP 403\\): the credentials need s3:AbortMultipartUpload`));
+      assert.match(err.message, /the multipart upload of s3:\/\/bkt\/\S+_multipart could not be aborted: AccessDenied \(HTTP 403\): the credentials need s3:AbortMultipartUpload/);
       return true;
     });
     assert.equal(store.uploads.size, 1);
-    assert.equal(store.objects.size, 0, 'the single-PUT probe is still deleted');
-  });
-
-  test('a failure after which the cleanup delete is refused too: the keys left behind are named', async () => {
-    const store = denying('list', 'delete');
-    await rejectsWith(
-      backupPreflight(store, HOOK, FOLDER, PROBE),
-      new RegExp(`s3:ListBucket; left behind: s3://bkt/${PROBE}, s3://bkt/${PROBE}_multipart \\(deleting them failed: AccessDenied \\(HTTP 403\\): the credentials need s3:DeleteObject\\)$`),
-    );
   });
 
   test('a missing bucket is said to be missing', async () => {
@@ -135,7 +115,7 @@ describe('coordinator preflight before a backup', () => {
       throw new StoreRequestError('uploading s3://nobkt/x: NoSuchBucket: The specified bucket does not exist (HTTP 404)', 404, 'NoSuchBucket');
     };
     await rejectsWith(
-      backupPreflight(store, HOOK, FOLDER, PROBE),
+      backupPreflight(store, HOOK, FOLDER, REPORT),
       /^setup_plugin_for_backup: cannot write objects under s3:\/\/nobkt\/cluster1\/prod\/: bucket "nobkt" does not exist$/,
     );
   });
@@ -145,38 +125,32 @@ describe('coordinator preflight before a backup', () => {
     store.fault = () => {
       throw new StoreRequestError('uploading s3://bkt/x: SignatureDoesNotMatch: bad signature (HTTP 403)', 403, 'SignatureDoesNotMatch');
     };
-    await assert.rejects(backupPreflight(store, HOOK, FOLDER, PROBE), (err: Error) => {
+    await assert.rejects(backupPreflight(store, HOOK, FOLDER, REPORT), (err: Error) => {
       assert.match(err.message, /cannot write objects under s3:\/\/bkt\/cluster1\/prod\/: uploading s3:\/\/bkt\/x: SignatureDoesNotMatch/);
       assert.doesNotMatch(err.message, /credentials need/);
       return true;
     });
   });
 
-  test('bytes that read back different fail the read step', async () => {
+  test('a report object that reads back with a size other than zero fails the read step', async () => {
     const store = new MemoryStore('bkt');
     store.fault = (op, key) => {
-      if (op === 'get') store.objects.get(key)![0] ^= 0xff;
+      if (op === 'head') store.objects.set(key, Buffer.from('x'));
     };
-    await rejectsWith(backupPreflight(store, HOOK, FOLDER, PROBE), /cannot read objects under .*read back as \d+ bytes that differ/);
-    assert.equal(store.objects.size, 0);
+    await rejectsWith(backupPreflight(store, HOOK, FOLDER, REPORT), /cannot read objects under .*reads back as 1 bytes, written empty/);
   });
 });
 
 describe('segment host check before a backup', () => {
-  test('one put and one delete', async () => {
+  test('one put of the empty report object, no delete', async () => {
     const store = new MemoryStore('bkt');
-    await backupWriteCheck(store, HOOK, FOLDER, PROBE);
-    assert.deepEqual(store.calls.map(c => c.op), ['put', 'delete']);
-    assert.equal(store.objects.size, 0);
+    await backupWriteCheck(store, HOOK, FOLDER, REPORT);
+    assert.deepEqual(store.calls.map(c => c.op), ['put']);
+    assert.deepEqual([...store.objects.keys()], [REPORT]);
   });
 
-  test('a denied put fails naming s3:PutObject; a denied delete is only a warning in the log', async () => {
-    await rejectsWith(backupWriteCheck(denying('put'), HOOK, FOLDER, PROBE), /cannot write objects under s3:\/\/bkt\/cluster1\/prod\/: AccessDenied \(HTTP 403\): the credentials need s3:PutObject$/);
-    const store = denying('delete');
-    await backupWriteCheck(store, HOOK, FOLDER, PROBE);
-    assert.deepEqual([...store.objects.keys()], [PROBE]);
-    const logs = readdirSync(join(home, 'gpAdminLogs')).map(f => readFileSync(join(home, 'gpAdminLogs', f), 'utf8')).join('');
-    assert.match(logs, new RegExp(`\\[WARNING\\]:-setup_plugin_for_backup: could not delete probe object s3://bkt/${PROBE}: .*s3:DeleteObject`));
+  test('a denied put fails naming s3:PutObject', async () => {
+    await rejectsWith(backupWriteCheck(denying('put'), HOOK, FOLDER, REPORT), /cannot write objects under s3:\/\/bkt\/cluster1\/prod\/: AccessDenied \(HTTP 403\): the credentials need s3:PutObject$/);
   });
 });
 
@@ -234,7 +208,7 @@ test('an AccessDenied that says more than "Access Denied" (a KMS key policy) kee
     }
   };
   await rejectsWith(
-    backupPreflight(store, HOOK, FOLDER, PROBE),
+    backupPreflight(store, HOOK, FOLDER, REPORT),
     /the credentials need s3:PutObject \(the server says: User: arn:aws:iam::1:user\/gp is not authorized to perform: kms:GenerateDataKey\)$/,
   );
 });
