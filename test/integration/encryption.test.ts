@@ -130,7 +130,7 @@ describe('mixed folders, key rotation, wrong and missing keys, decrypt', () => {
     // Without the old key: refused, naming the object.
     const onlyNew = env.writeConfig({ ...testOptions(s3, BUCKET, FOLDER), client_side_encryption: 'on', encryption_key_file: keyFile }, 'new.yaml');
     const refused = await env.run(['restore_data', onlyNew, path]);
-    assertOneLineFailure(refused, /restore_data: decrypting s3:\/\/gpbackup-encryption\/.*gpbackup_0_old: it was encrypted with a passphrase that none of the configured key files holds/, 'wrong key');
+    assertOneLineFailure(refused, /restore_data: Error while downloading \S+: decrypting s3:\/\/gpbackup-encryption\/.*gpbackup_0_old: it was encrypted with a passphrase that none of the configured key files holds/, 'wrong key');
     assert.equal(refused.stdout.length, 0);
     const noKey = await env.run(['restore_data', plainCfg, path]);
     assertOneLineFailure(noKey, /is encrypted by the plugin's client_side_encryption, and no key is configured/, 'no key');

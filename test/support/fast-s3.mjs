@@ -3,8 +3,9 @@
 // objects in memory and answers the few path-style requests the plugin makes: PUT, GET (with
 // Range), HEAD, DELETE of an object; multipart create/part/complete/abort/list; ListObjectsV2;
 // multi-object delete; HEAD and GET ?location of a bucket. It checks no signature and no body
-// checksum (it trusts the x-amz-checksum-crc32 a client sends and hands it back): never use it
-// to test correctness.
+// checksum (it trusts the x-amz-checksum-crc32 a client sends and echoes it, as AWS echoes the
+// checksums it validated, so the plugin takes the fast path it takes on AWS): never use it to
+// test correctness.
 //
 //   node test/support/fast-s3.mjs [port]   prints "listening <port>" and serves until killed.
 import { createServer } from 'node:http';
@@ -55,6 +56,17 @@ function userMeta(headers) {
   const meta = {};
   for (const [k, v] of Object.entries(headers)) if (k.startsWith('x-amz-meta-')) meta[k] = v;
   return meta;
+}
+
+/** The client's CRC-32 handed back, as AWS answers a PUT or UploadPart whose checksum it validated. */
+function echoChecksum(req) {
+  const crc = req.headers['x-amz-checksum-crc32'];
+  return crc ? { 'x-amz-checksum-crc32': crc } : {};
+}
+
+function crcXml(req) {
+  const crc = req.headers['x-amz-checksum-crc32'];
+  return crc ? `<ChecksumCRC32>${esc(crc)}</ChecksumCRC32><ChecksumType>FULL_OBJECT</ChecksumType>` : '';
 }
 
 function objectHeaders(obj, withChecksum) {
@@ -112,13 +124,13 @@ async function handle(req, res) {
     if (!u) return error(res, 404, 'NoSuchUpload', method);
     const data = await readBody(req);
     u.parts.set(Number(q.get('partNumber')), data);
-    return send(res, 200, '', { etag: `"p${q.get('partNumber')}-${data.length}"` });
+    return send(res, 200, '', { etag: `"p${q.get('partNumber')}-${data.length}"`, ...echoChecksum(req) });
   }
   if (method === 'PUT') {
     const data = await readBody(req);
     const etag = `"${createHash('md5').update(data).digest('hex')}"`;
     bucket.set(key, { data, etag, crc: req.headers['x-amz-checksum-crc32'], checksumType: 'FULL_OBJECT', meta: userMeta(req.headers), modified: new Date().toUTCString() });
-    return send(res, 200, '', { etag });
+    return send(res, 200, '', { etag, ...echoChecksum(req) });
   }
   if (method === 'POST' && q.has('uploads')) {
     await readBody(req);
@@ -137,7 +149,7 @@ async function handle(req, res) {
     const etag = `"${id.padStart(32, '0')}-${numbers.length}"`;
     uploads.delete(id);
     bucket.set(key, { data, etag, crc: req.headers['x-amz-checksum-crc32'], checksumType: 'FULL_OBJECT', meta: u.meta, modified: new Date().toUTCString() });
-    return send(res, 200, xml(`<CompleteMultipartUploadResult><Bucket>${bucketName}</Bucket><Key>${esc(key)}</Key><ETag>${esc(etag)}</ETag></CompleteMultipartUploadResult>`));
+    return send(res, 200, xml(`<CompleteMultipartUploadResult><Bucket>${bucketName}</Bucket><Key>${esc(key)}</Key><ETag>${esc(etag)}</ETag>${crcXml(req)}</CompleteMultipartUploadResult>`));
   }
   if (method === 'DELETE' && q.has('uploadId')) {
     uploads.delete(q.get('uploadId'));

@@ -227,7 +227,7 @@ test('through upload and download: single PUT and multipart objects, and subsets
     assert.equal(stored.length, HEADER_SIZE + size + Math.max(1, Math.ceil(size / 65536)) * TAG_SIZE);
     const out = new MemorySink();
     const r = await restoreObject(configWith([KEY]), store, 'k', out, { partSize: P, concurrency: 3 });
-    assert.equal(r.note, ' (decrypted)');
+    assert.equal(r.note, 'decrypted');
     assert.ok(out.data.equals(plain));
   }
 
