@@ -3,9 +3,9 @@
  * it) against node:http's parser, the reference it stands in for: the same
  * recorded answers, each written by a local server split at every byte
  * boundary (and once a byte per write), are read by both. The direct path must
- * give node:http's status and bytes, either itself or by handing the request
- * to node:http; where node:http fails, it must fail too, having delivered no
- * byte node:http would not have.
+ * give node:http's status and bytes, either itself or by handing the answer
+ * it received to node:http's parser; where node:http fails, it must fail too,
+ * having delivered no byte node:http would not have.
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -177,15 +177,15 @@ function reference(path: string): Promise<Outcome> {
   });
 }
 
-/** The Transport S3Store uses, and whether each request went on to node:http. */
+/** The Transport S3Store uses, and which answers it handed to node:http. */
 async function makeTransport(): Promise<{ transport: Transport; fellBack: Set<string> }> {
   const config = { connectTimeoutMs: 2000, requestTimeoutMs: 2000, lowSpeedLimit: 0, lowSpeedTimeMs: 60_000 } as PluginConfig;
   const transport = await Transport.create(config, 64);
   const fellBack = new Set<string>();
-  const send = transport.send.bind(transport);
-  transport.send = (req, query) => {
+  const readFallback = transport.readFallback.bind(transport);
+  transport.readFallback = (fallback, req, path) => {
     fellBack.add(req.target.path);
-    return send(req, query);
+    return readFallback(fallback, req, path);
   };
   return { transport, fellBack };
 }

@@ -13,18 +13,21 @@
  * its Content-Range), with no Transfer-Encoding and no Content-Encoding. It
  * skips 1xx interim answers, delivers no byte past Content-Length, and keeps
  * a socket only when the answer allows it. Any other final answer (every error
- * answer among them) is refused with DirectFallback before a byte of its body
- * is taken, and Transport sends that request again through node:http, which
- * reads every framing HTTP allows and keeps error codes and messages intact.
- * Sending again, rather than handing the bytes received to node:http's parser
- * through `http.request({ createConnection })`, keeps to what every runtime's
- * node:http does the same way (Bun's long ignored createConnection); it costs
- * one more request only on answers that are errors or oddly framed.
+ * answer among them) is refused before a byte of its body is taken: the bytes
+ * received from its status line on, and the rest of the socket, are handed to
+ * node:http's own client parser (DirectFallback.stream, read through
+ * `http.request({ createConnection })` in transport.ts), which reads every
+ * framing HTTP allows and keeps error codes and messages intact. Handing the
+ * bytes over, rather than sending the request again, reads the very answer the
+ * server gave, costs no second request, and keeps max_retries the bound on
+ * attempts; a runtime whose node:http ignores createConnection (Bun did until
+ * 2026) connects by host and port and sends the request again instead.
  *
  * Requests are never pipelined: a socket carries one exchange at a time, and
  * goes back to the idle list only once its answer was read to the end.
  */
 import { connect, isIP, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { connect as connectTls, type SecureContext } from 'node:tls';
 import { crc32 } from '../crc32.js';
 import type { Target } from './endpoint.js';
@@ -51,6 +54,8 @@ class Connection {
   readonly scratch = Buffer.allocUnsafe(SCRATCH);
   reader: Reader | undefined;
   closed: Error | undefined;
+  /** The server ended its side (EOF), as opposed to a reset or an error. */
+  peerEnded = false;
   /** What the socket's inactivity timeout does now (it differs while idle and in an exchange). */
   onTimeout: () => void = () => this.socket.destroy();
 
@@ -87,7 +92,10 @@ class Connection {
       else onIdleClose(this);
     };
     this.socket.on('error', (err: NodeJS.ErrnoException) => close(describeNetworkError(err, target)));
-    this.socket.on('end', () => close(new NetworkError(`${target.host} closed the connection`, 'ECONNRESET')));
+    this.socket.on('end', () => {
+      this.peerEnded = true;
+      close(new NetworkError(`${target.host} closed the connection`, 'ECONNRESET'));
+    });
     this.socket.on('close', () => close(new NetworkError(`the connection to ${target.host} was closed`, 'ECONNRESET')));
   }
 
@@ -105,17 +113,57 @@ class Connection {
 }
 
 /**
- * The answer was not one the direct reader reads exactly (`reason` says why): the request goes
- * again through node:http. Thrown before any body byte was taken; the socket is closed.
+ * The answer was not one the direct reader reads exactly (`reason` says why). `stream` holds it
+ * from its status line on, then the rest of the connection, for node:http to read: a socket-like
+ * stream whose writes (node:http's copy of the request, already sent) are dropped.
  */
 export class DirectFallback extends Error {
   constructor(
     readonly reason: string,
     /** The final answer's status. */
     readonly status: number,
+    readonly stream: Duplex,
   ) {
     super(`the direct GET path does not read this answer: ${reason}`);
     this.name = 'DirectFallback';
+  }
+}
+
+/** Hands a connection's bytes to a stream node:http reads, as a socket would give them. */
+class Forwarder implements Reader {
+  readonly stream: Duplex;
+
+  constructor(
+    private readonly conn: Connection,
+    received: Buffer,
+  ) {
+    this.stream = new Duplex({
+      read: () => conn.resume(),
+      write: (_chunk, _encoding, callback) => callback(),
+      destroy: (err, callback) => {
+        if (conn.reader === this) conn.reader = undefined;
+        conn.socket.destroy();
+        callback(err);
+      },
+    });
+    // node:http listens for the errors it reads; this one keeps an unread stream from crashing the process.
+    this.stream.on('error', () => {});
+    this.stream.push(received);
+  }
+
+  buffer(): Uint8Array {
+    return this.conn.scratch;
+  }
+
+  onData(n: number, buf: Uint8Array): boolean {
+    // Stop reading while node:http has not taken what it was given (read() resumes).
+    return this.stream.push(Buffer.from(buf.subarray(0, n)));
+  }
+
+  onClose(err: Error): void {
+    // The server's EOF is the end of the stream (an HTTP/1.0 body ends so); anything else fails it.
+    if (this.conn.peerEnded) this.stream.push(null);
+    else this.stream.destroy(err);
   }
 }
 
@@ -302,9 +350,9 @@ export class DirectResponse implements Reader {
       if (head.refuse) {
         this.finished = true;
         this.unlisten?.();
-        this.conn.reader = undefined;
-        this.conn.socket.destroy();
-        ready.reject(new DirectFallback(head.refuse, head.statusCode));
+        const forwarder = new Forwarder(this.conn, all);
+        this.conn.reader = forwarder;
+        ready.reject(new DirectFallback(head.refuse, head.statusCode, forwarder.stream));
         return;
       }
       this.statusCode = head.statusCode;
@@ -460,6 +508,7 @@ export class DirectGetter {
     try {
       await res.start(request, signal);
     } catch (err) {
+      if (err instanceof DirectFallback) throw err; // its stream has the socket now
       conn.socket.destroy();
       throw signal?.aborted ? signal.reason : err;
     }

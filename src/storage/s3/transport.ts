@@ -141,20 +141,50 @@ export class Transport {
 
   /**
    * A GET whose body the caller reads into its own buffers (DirectResponse.fill); an answer the
-   * direct reader does not read exactly (an error, chunked, HTTP/1.0, ...) is asked for again
-   * through node:http, which reads it whole.
+   * direct reader does not read exactly (an error, chunked, HTTP/1.0, ...) is read by node:http.
    */
   async sendDirect(req: HttpRequest, queryString: string): Promise<DirectResponse | IncomingMessage> {
     const { target } = req;
+    const path = queryString ? `${target.path}?${queryString}` : target.path;
     try {
-      return await this.direct!.get(target, queryString ? `${target.path}?${queryString}` : target.path, req.headers, req.signal);
+      return await this.direct!.get(target, path, req.headers, req.signal);
     } catch (err) {
       if (!(err instanceof DirectFallback)) throw err;
       // A server that frames its data so will frame the next answers so too: spare them the
       // refused first attempt. Error answers say nothing about how data is framed.
       if (err.status >= 200 && err.status < 300) this.directRefused = true;
-      return this.send(req, queryString);
+      return this.readFallback(err, req, path);
     }
+  }
+
+  /** node:http's client reads an answer the direct reader refused, from the bytes it received on. */
+  readFallback(fallback: DirectFallback, req: HttpRequest, path: string): Promise<IncomingMessage> {
+    const { target } = req;
+    return new Promise((resolve, reject) => {
+      const r = httpRequest({
+        method: req.method,
+        host: target.hostname,
+        port: target.port,
+        path,
+        headers: req.headers,
+        createConnection: () => fallback.stream,
+      });
+      let settled = false;
+      const signal = req.signal;
+      const onAbort = () => r.destroy(signal!.reason as Error);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      r.on('close', () => signal?.removeEventListener('abort', onAbort));
+      r.on('error', (err: NodeJS.ErrnoException) => {
+        if (settled) return;
+        settled = true;
+        reject(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target));
+      });
+      r.on('response', res => {
+        settled = true;
+        resolve(res);
+      });
+      r.end();
+    });
   }
 
   static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
