@@ -8,7 +8,7 @@
  * Nothing is ever logged to stdout (it carries restore_data's bytes); errors
  * go to stderr. Every registered secret is masked in every line.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -23,12 +23,41 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
 
+const UTC_ZONE = /^:?(?:(?:.*\/)?zoneinfo\/)?(?:Etc\/)?(?:UTC|UCT|GMT|Universal|Zulu|GMT[+-]?0)?0?$/;
+
+/**
+ * Whether local time is UTC (the TZ variable, else /etc/localtime, names a UTC zone; no TZ and no
+ * /etc/localtime is UTC too). Then the log's stamps come from the UTC getters: the local ones make
+ * the runtime load its time-zone database, about 4-5 MiB of peak RSS per process under Bun
+ * (docs/performance.md). Any other zone, or one not known by name, is left to the runtime.
+ */
+export function localTimeIsUtc(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.TZ !== undefined) return UTC_ZONE.test(env.TZ);
+  try {
+    return UTC_ZONE.test(readlinkSync('/etc/localtime'));
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+let utc: boolean | undefined;
+
+/** The fields of `d` in local time. */
+function localFields(d: Date): [number, number, number, number, number, number] {
+  utc ??= localTimeIsUtc();
+  return utc
+    ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+}
+
 export function dateStamp(d: Date): string {
-  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`;
+  const [year, month, day] = localFields(d);
+  return `${year}${pad(month + 1)}${pad(day)}`;
 }
 
 function timeStamp(d: Date): string {
-  return `${dateStamp(d)}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const [, , , hours, minutes, seconds] = localFields(d);
+  return `${dateStamp(d)}:${pad(hours)}:${pad(minutes)}:${pad(seconds)}`;
 }
 
 function currentUser(): string {

@@ -7,7 +7,7 @@
 import { fstatSync, readFileSync, statSync } from 'node:fs';
 import { log } from '../log/gplog.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
-import { StreamSink } from '../storage/sink.js';
+import { DescriptorSink } from '../storage/sink.js';
 import { FdSource, PipeSource, type PartSource } from '../storage/source.js';
 import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
@@ -95,7 +95,7 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
   const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency);
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
-  const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
+  const stdoutSink = new DescriptorSink(1, 'stdout', () => process.stdout, signal);
   const { bytes, note } = await transferring('downloading', key, async () => {
     const restored = await restoreObject(config, store, key, stdoutSink, {
       partSize: config.restorePartSize,
@@ -118,7 +118,7 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   const head = await store.headObject(key);
   if (head === undefined) throw new PluginError(`restore_data_subset: ${s3Url(store.bucket, key)}: no such object`);
   const started = Date.now();
-  const stdoutSink = new StreamSink(process.stdout, 'stdout', signal);
+  const stdoutSink = new DescriptorSink(1, 'stdout', () => process.stdout, signal);
   const { bytes, note } = await transferring('downloading', key, async () => {
     const restored = await restoreSubset(config, store, key, head.size, ranges, stdoutSink, {
       partSize: config.restorePartSize,

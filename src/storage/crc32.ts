@@ -3,9 +3,14 @@
  * whole objects: each upload part's CRC is computed once and the object's is
  * combined from them, so every byte is hashed once.
  */
-import { crc32 } from 'node:zlib';
+type Crc32 = (data: Uint8Array | string, value?: number) => number;
 
-export { crc32 };
+/** Bun's own hasher, where the runtime is Bun: same results and speed (about 0.2 CPU-s/GiB) as
+ * node:zlib's, without loading zlib (measured: 4.3 MiB more peak RSS per process, docs/performance.md). */
+const bunCrc32 = (globalThis as { Bun?: { hash: { crc32: Crc32 } } }).Bun?.hash.crc32;
+
+/** CRC-32 of `data`, continuing from `value` (the CRC of what came before it). */
+export const crc32: Crc32 = bunCrc32 ?? process.getBuiltinModule('node:zlib').crc32;
 
 /** The reflected CRC-32 polynomial. */
 const POLY = 0xedb88320;

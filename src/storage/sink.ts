@@ -2,7 +2,7 @@
  * Where downloaded bytes go, in order, with backpressure. A reader that has
  * gone away (EPIPE) fails the next write at once.
  */
-import { write } from 'node:fs';
+import { write, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 
 export interface Sink {
@@ -28,6 +28,75 @@ export class FileSink implements Sink {
         write(this.fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(writeError(this.name, err)) : resolve(n))),
       );
     }
+  }
+}
+
+/** The most DescriptorSink writes at once: a pipe holds at least 16 KiB before it blocks. */
+const SMALL_WRITE = 16 * 1024;
+
+/**
+ * stdout (fd 1) written directly, through the thread pool, as FileSink does: no copy into a stream's
+ * queue, and process.stdout is never created (under Bun it costs about 3 MiB of peak RSS, and its
+ * pipe writes were the slowest step of a restore into a pipe: docs/performance.md). A descriptor
+ * the caller set non-blocking answers EAGAIN when its pipe is full: from then on the bytes go
+ * through `fallback()` (process.stdout), which waits for the pipe through the event loop. An
+ * interrupt does not wait for a reader that has stopped reading (the process is exiting).
+ * A small first write, which an empty pipe takes whole, is made at once instead: a small restore
+ * then never starts the thread pool (3 MiB of peak RSS under Bun).
+ */
+export class DescriptorSink implements Sink {
+  private stream: StreamSink | undefined;
+  private wroteAny = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly name: string,
+    private readonly fallback: () => Writable,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async write(buf: Buffer): Promise<void> {
+    let offset = this.wroteAny ? 0 : this.writeFirstAtOnce(buf);
+    this.wroteAny = true;
+    while (offset < buf.length) {
+      if (this.stream) return this.stream.write(offset === 0 ? buf : buf.subarray(offset));
+      this.signal?.throwIfAborted();
+      const n = await this.writeSome(buf, offset);
+      if (n === undefined) this.stream = new StreamSink(this.fallback(), this.name, this.signal);
+      else offset += n;
+    }
+  }
+
+  /** Bytes of `buf` written by one write(2) now, if it is small enough not to wait on an empty pipe. */
+  private writeFirstAtOnce(buf: Buffer): number {
+    if (buf.length > SMALL_WRITE) return 0;
+    this.signal?.throwIfAborted();
+    try {
+      return writeSync(this.fd, buf);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
+      throw writeError(this.name, err as NodeJS.ErrnoException);
+    }
+  }
+
+  /** One write(2) of buf[offset..]; undefined when the descriptor would block. */
+  private writeSome(buf: Buffer, offset: number): Promise<number | undefined> {
+    const signal = this.signal;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      write(this.fd, buf, offset, buf.length - offset, null, (err, n) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err?.code === 'EAGAIN') resolve(undefined);
+        else if (err) reject(writeError(this.name, err));
+        else resolve(n);
+      });
+    });
+  }
+
+  /** Resolves once everything written has been handed to the OS (the process may exit right after). */
+  async flush(): Promise<void> {
+    await this.stream?.flush();
   }
 }
 
