@@ -99,12 +99,25 @@ async function multipartExtensions(ctx, next) {
     ctx.status = 204;
     return;
   }
+  // s3rver's putPart creates the upload's folder when it is missing, so a part still in flight when its
+  // upload is aborted would bring the upload back (without its key); AWS answers NoSuchUpload.
+  if (ctx.method === 'PUT' && key && ctx.query.uploadId !== undefined && ctx.query.partNumber !== undefined) {
+    const dir = path.join(uploadsDir(bucket), path.basename(String(ctx.query.uploadId)));
+    if (!fs.existsSync(path.join(dir, 'key'))) {
+      ctx.status = 404;
+      ctx.type = 'application/xml';
+      ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
+      return;
+    }
+  }
   if (ctx.method === 'GET' && !key && ctx.query.uploads !== undefined) {
     const root = uploadsDir(bucket);
     const ids = fs.existsSync(root) ? fs.readdirSync(root) : [];
     // As S3: only keys under ?prefix=, each with the time it was begun.
     const prefix = String(ctx.query.prefix ?? '');
     const uploads = ids.flatMap(id => {
+      // A folder without its key is what a part that was still being written at the abort left behind.
+      if (!fs.existsSync(path.join(root, id, 'key'))) return [];
       const k = fs.readFileSync(path.join(root, id, 'key'), 'utf8');
       if (!k.startsWith(prefix)) return [];
       const initiated = fs.statSync(path.join(root, id, 'key')).mtime.toISOString();
