@@ -99,17 +99,6 @@ async function multipartExtensions(ctx, next) {
     ctx.status = 204;
     return;
   }
-  // s3rver's putPart creates the upload's folder when it is missing, so a part still in flight when its
-  // upload is aborted would bring the upload back (without its key); AWS answers NoSuchUpload.
-  if (ctx.method === 'PUT' && key && ctx.query.uploadId !== undefined && ctx.query.partNumber !== undefined) {
-    const dir = path.join(uploadsDir(bucket), path.basename(String(ctx.query.uploadId)));
-    if (!fs.existsSync(path.join(dir, 'key'))) {
-      ctx.status = 404;
-      ctx.type = 'application/xml';
-      ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
-      return;
-    }
-  }
   if (ctx.method === 'GET' && !key && ctx.query.uploads !== undefined) {
     const root = uploadsDir(bucket);
     const ids = fs.existsSync(root) ? fs.readdirSync(root) : [];
@@ -128,6 +117,18 @@ async function multipartExtensions(ctx, next) {
     return;
   }
   return next();
+}
+
+/**
+ * s3rver's putPart creates the upload's folder when it is missing, so a part still in flight when its
+ * upload is aborted would bring the upload back (without its key); AWS answers NoSuchUpload.
+ */
+async function refuseAbortedUploadParts(ctx, next) {
+  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+  const { uploadId, partNumber } = ctx.query;
+  if (!match || ctx.method !== 'PUT' || uploadId === undefined || partNumber === undefined) return next();
+  if (fs.existsSync(path.join(uploadDir(match[1], uploadId), 'key'))) return next();
+  throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
 }
 
 // ------------------------------------------------------------ flexible checksums (CRC32)
@@ -467,6 +468,7 @@ async function sseAnswers(ctx, next) {
 server.middleware.splice(1, 0, multipartExtensions);
 // Right before s3rver's router (its last middleware): after its virtual-host rewrite, so the path
 // is /<bucket>/<key>, and inside its XML encoder, so a result can still be added to.
+server.middleware.splice(server.middleware.length - 1, 0, refuseAbortedUploadParts);
 server.middleware.splice(server.middleware.length - 1, 0, flexibleChecksums);
 server.middleware.splice(server.middleware.length - 1, 0, sseAnswers);
 
