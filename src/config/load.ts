@@ -5,7 +5,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { fileErrorReason, readRegularFile } from './regular-file.js';
 import { log, type Logger } from '../log/gplog.js';
-import { ConfigError, PluginError } from '../protocol/errors.js';
+import { PluginError } from '../errors.js';
+import { ConfigError } from './errors.js';
 import { readEncryptionKeys } from './encryption-keys.js';
 import { resolveConfig } from './resolve.js';
 import type { PluginConfig } from './types.js';

@@ -7,7 +7,7 @@
  * open descriptor, and read to at most `maxBytes` + 1 bytes.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { PluginError } from '../protocol/errors.js';
+import { PluginError } from '../errors.js';
 
 export interface RegularFile {
   bytes: Buffer;

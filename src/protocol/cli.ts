@@ -4,7 +4,8 @@
  * `-1` is an argument, never a flag.
  */
 import { writeSync } from 'node:fs';
-import { describeError, EXIT_OK, PluginError, UsageError } from './errors.js';
+import { describeError, PluginError } from '../errors.js';
+import { EXIT_OK, UsageError } from './errors.js';
 import { COMMANDS, type CommandSpec } from './commands.js';
 import { log } from '../log/gplog.js';
 

@@ -7,7 +7,7 @@ import type { PluginConfig } from '../config/types.js';
 import { log } from '../log/gplog.js';
 import type { ObjectStore } from '../storage/store.js';
 import { uploadsInProgress } from '../storage/upload.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 
 export interface CommandContext {
   config: PluginConfig;

@@ -13,7 +13,7 @@ import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { ensureRetention } from './object-lock.js';
 import { restoreObject, restoreSubset, uploadNote, uploadSource } from './encryption.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 import { readOffsetsFile } from './offsets.js';
 import { requireOpenStream } from './stdio.js';
 import { transferLine, transferring } from './timing.js';

@@ -9,7 +9,8 @@ import { DetectingSink } from '../storage/encryption/sink.js';
 import type { UserKey } from '../storage/encryption/format.js';
 import { StreamSink } from '../storage/sink.js';
 import { FdSource } from '../storage/source.js';
-import { PluginError, UsageError } from './errors.js';
+import { PluginError } from '../errors.js';
+import { UsageError } from './errors.js';
 
 const READ_SIZE = 1024 * 1024;
 
@@ -28,7 +29,7 @@ export async function decrypt(args: string[]): Promise<void> {
   const source = new FdSource(0);
   const buf = Buffer.allocUnsafe(READ_SIZE);
   for (;;) {
-    const { data } = await source.read(buf);
+    const { data } = await source.read(buf, false);
     if (data.length) await sink.write(data);
     if (data.length < buf.length) break;
   }

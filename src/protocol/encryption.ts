@@ -14,7 +14,7 @@ import type { TransferOptions } from '../storage/upload.js';
 import { FormatError, HEADER_SIZE, isEncrypted, layoutOf, openObjectHeader, TAG_SIZE } from '../storage/encryption/format.js';
 import { DetectingSink, SubsetDecryptingSink, type SegmentSlice } from '../storage/encryption/sink.js';
 import { EncryptingSource } from '../storage/encryption/source.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 import { checkRangesWithin } from './offsets.js';
 
 /** What an upload reads: `inner` itself, or encrypted when client_side_encryption is on. */

@@ -14,7 +14,7 @@ import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { ensureRetention } from './object-lock.js';
 import { restoreObject, uploadNote, uploadSource } from './encryption.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 import { transferLine, transferring } from './timing.js';
 
 export async function backupFile([configPath, localPath]: string[]): Promise<void> {

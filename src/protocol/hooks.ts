@@ -12,7 +12,8 @@ import { crc32 } from '../storage/crc32.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
-import { describeError, PluginError, UsageError } from './errors.js';
+import { describeError, PluginError } from '../errors.js';
+import { UsageError } from './errors.js';
 import { abortUploadsUnder } from './orphans.js';
 import { checkObjectLockForBackup } from './object-lock.js';
 

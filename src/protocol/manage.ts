@@ -11,7 +11,7 @@ import { log } from '../log/gplog.js';
 import { backupPrefix, checkTimestamp, directoryPrefix, type DirectoryPrefix, s3Url } from '../storage/keys.js';
 import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { openContext } from './context.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 import { abortUploadsUnder } from './orphans.js';
 import { checkNotLocked } from './object-lock.js';
 

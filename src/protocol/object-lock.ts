@@ -9,7 +9,7 @@ import { log } from '../log/gplog.js';
 import { s3Url } from '../storage/keys.js';
 import { retainUntil } from '../storage/object-lock.js';
 import type { ObjectStore } from '../storage/store.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 
 /** HEADs at once when looking for retentions. */
 const HEADS_IN_FLIGHT = 16;

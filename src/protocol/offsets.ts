@@ -9,7 +9,7 @@
  */
 import { readRegularFile } from '../config/regular-file.js';
 import type { Range } from '../storage/download.js';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 
 /** Room for some six million ranges of 10-digit offsets, far beyond any segment's table count. */
 export const MAX_OFFSETS_FILE_BYTES = 128 * 1024 * 1024;

@@ -6,7 +6,7 @@
 import { log } from '../log/gplog.js';
 import { s3Url } from '../storage/keys.js';
 import type { MultipartUploadInfo, ObjectStore, StoreRequestError } from '../storage/store.js';
-import { describeError, PluginError } from './errors.js';
+import { describeError, PluginError } from '../errors.js';
 
 /**
  * Aborts every unfinished multipart upload of a key under `prefix` (with `startedBefore`: only

@@ -7,7 +7,7 @@
  * elsewhere nothing is refused.
  */
 import { fstatSync, readFileSync } from 'node:fs';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
 
 /** /dev/null's device number: major 1, minor 3. */
 const DEV_NULL_RDEV = (1 << 8) | 3;

@@ -5,7 +5,7 @@
  * `<d>` as Go prints a time.Duration rounded to the millisecond. What this plugin adds
  * (where the bytes went, parts, rate) follows in parentheses.
  */
-import { describeError, PluginError } from './errors.js';
+import { describeError, PluginError } from '../errors.js';
 
 /** Go's time.Duration String() of a duration rounded to the millisecond: 0s, 15ms, 1.5s, 2m3.04s, 1h0m5s. */
 export function goDuration(ms: number): string {

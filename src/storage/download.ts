@@ -7,7 +7,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { log } from '../log/gplog.js';
-import { PluginError } from '../protocol/errors.js';
+import { PluginError } from '../errors.js';
 import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import { partSizeIn } from './partplan.js';

@@ -7,7 +7,7 @@
  * segments are resolved. So the key of `folder: prod/cluster1/` is `prod/cluster1/backups/...`,
  * and the same cleaning is applied here to everything written, read, listed or deleted.
  */
-import { PluginError } from '../protocol/errors.js';
+import { PluginError } from '../errors.js';
 
 const TIMESTAMP = /^\d{14}$/;
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { PluginError } from '../protocol/errors.js';
+import { PluginError } from '../errors.js';
 
 /**
  * The narrow object-store interface every command is written against. The S3

@@ -6,7 +6,7 @@
  * so no object and no orphaned parts are left.
  */
 import { log } from '../log/gplog.js';
-import { PluginError } from '../protocol/errors.js';
+import { PluginError } from '../errors.js';
 import { crc32Combine } from './crc32.js';
 import { s3Url } from './keys.js';
 import { planParts } from './partplan.js';

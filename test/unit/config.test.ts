@@ -7,7 +7,8 @@ import { Ajv } from 'ajv';
 import { loadConfig, parseConfigText } from '../../src/config/load.js';
 import type { PluginConfig } from '../../src/config/types.js';
 import { Logger } from '../../src/log/gplog.js';
-import { ConfigError, PluginError } from '../../src/protocol/errors.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { PluginError } from '../../src/errors.js';
 
 const PATH = '/tmp/20240101010101_s3.yaml';
 const MiB = 1024 * 1024;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PluginError } from '../../src/protocol/errors.js';
+import { PluginError } from '../../src/errors.js';
 import { goDuration, transferLine, transferring } from '../../src/protocol/timing.js';
 
 test('goDuration: Go\'s time.Duration text of a duration rounded to the millisecond', () => {

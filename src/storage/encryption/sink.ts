@@ -5,30 +5,36 @@
  * known whether it must be the last one): nothing unverified ever reaches the output, and
  * nothing at all after a failure.
  */
-import { PluginError } from '../../protocol/errors.js';
+import { PluginError } from '../../errors.js';
 import type { Sink } from '../sink.js';
 import { FormatError, HEADER_SIZE, isEncrypted, MAGIC, openObjectHeader, openSegment, TAG_SIZE, type ObjectHeader, type UserKey } from './format.js';
 
-/** Plaintext is passed on in writes of about this size. */
+/** Plaintext is passed on in writes of this size (the last one of a write may be shorter). */
 const OUTPUT_BATCH = 1024 * 1024;
 
-/** Collects plaintext and writes it on in batches (the buffers it writes are not reused). */
+/**
+ * Collects plaintext into one buffer that is reused for every batch: a sink's write has handed
+ * the bytes on when it resolves. (Concatenating into a new buffer per batch cost a page fault
+ * per 4 KiB of restored bytes: fresh memory every megabyte.)
+ */
 class Batcher {
-  private parts: Buffer[] = [];
+  private readonly buffer = Buffer.allocUnsafeSlow(OUTPUT_BATCH);
   private size = 0;
   constructor(private readonly out: Sink) {}
   async add(b: Buffer): Promise<void> {
-    if (b.length === 0) return;
-    this.parts.push(b);
-    this.size += b.length;
-    if (this.size >= OUTPUT_BATCH) await this.flush();
+    let pos = 0;
+    while (pos < b.length) {
+      const n = b.copy(this.buffer, this.size, pos);
+      this.size += n;
+      pos += n;
+      if (this.size === OUTPUT_BATCH) await this.flush();
+    }
   }
   async flush(): Promise<void> {
     if (this.size === 0) return;
-    const buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
-    this.parts = [];
+    const size = this.size;
     this.size = 0;
-    await this.out.write(buf);
+    await this.out.write(this.buffer.subarray(0, size));
   }
 }
 

@@ -11,7 +11,7 @@
 import type { NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 import type { PluginConfig } from '../../config/types.js';
 import { log } from '../../log/gplog.js';
-import { PluginError } from '../../protocol/errors.js';
+import { PluginError } from '../../errors.js';
 import type { Credentials } from './sigv4.js';
 import { sharedAcrossProcesses } from './credential-cache.js';
 

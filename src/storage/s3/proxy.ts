@@ -12,7 +12,7 @@
  *    (443 or 80 when the URL has none).
  */
 import { BlockList, isIP } from 'node:net';
-import { PluginError } from '../../protocol/errors.js';
+import { PluginError } from '../../errors.js';
 
 export interface ProxyChoice {
   url: URL;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { PluginConfig } from '../../config/types.js';
 import { log } from '../../log/gplog.js';
-import { PluginError } from '../../protocol/errors.js';
+import { PluginError } from '../../errors.js';
 
 /** Go's crypto/x509 root_linux.go certFiles, in its order. */
 export const SYSTEM_CERT_FILES = [
