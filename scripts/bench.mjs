@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // `make bench`: the plugin beside the raw ceiling of the server it talks to, in one run.
 //
-//   node scripts/bench.mjs [--runs N] [--mib M] [--bin PATH]... [--json]
+//   node scripts/bench.mjs [--runs N] [--mib M] [--bin PATH]... [--encryption] [--json]
 //
 // The server is test/support/fast-s3.mjs (in memory, in its own process): s3rver and moto_server
 // are slower than the plugin, so against them a benchmark measures the server. Its ceiling is
 // measured first with a raw node:http client (keep-alive, preallocated buffers, the plugin's part
 // sizes and concurrency), so every figure of the plugin stands beside what the server allows.
 // Each --bin (default dist/gpbackup_s3_plugin) is measured; with several, their runs alternate
-// (A B A B) so that a change in the machine's load hits them alike.
+// (A B A B) so that a change in the machine's load hits them alike. With --encryption each
+// executable is also run with client_side_encryption on (a raw 256-bit key file), in turn with the
+// plain runs, and what encryption adds per GiB each way is printed against issue 14's budget.
 //
 // Measured (wall: median of N runs; CPU = user + system, peak RSS: GNU time's %M):
 //   plugin_api_version (the raw floor: /bin/true);
@@ -20,6 +22,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +37,9 @@ const BIG_MIB = Number(opt('--mib', '256'));
 const BIG_RUNS = Math.max(3, Math.ceil(RUNS / 4));
 const bins = args.flatMap((a, i) => (a === '--bin' ? [resolve(args[i + 1])] : []));
 if (bins.length === 0) bins.push(join(root, 'dist/gpbackup_s3_plugin'));
+const ENCRYPTION = args.includes('--encryption');
+/** CPU-s/GiB that client_side_encryption may add each way (issue 14). */
+const ENCRYPTION_BUDGET = 0.5;
 const TIME = '/usr/bin/time';
 const MiB = 2 ** 20;
 
@@ -122,21 +128,27 @@ async function rawDownload(key) {
 const work = mkdtempSync(join(tmpdir(), 'gpb-s3-bench-'));
 const home = join(work, 'home');
 spawnSync('mkdir', ['-p', home]);
+const configLines = [
+  'executablepath: /unused',
+  'options:',
+  '  aws_access_key_id: "BENCHACCESSKEY"',
+  '  aws_secret_access_key: "bench-secret-key-not-checked"',
+  '  bucket: "bench"',
+  `  endpoint: "${endpoint}"`,
+  '  encryption: "off"',
+  '  folder: "plugin"',
+];
 const cfg = join(work, 'config.yaml');
-writeFileSync(
-  cfg,
-  [
-    'executablepath: /unused',
-    'options:',
-    '  aws_access_key_id: "BENCHACCESSKEY"',
-    '  aws_secret_access_key: "bench-secret-key-not-checked"',
-    '  bucket: "bench"',
-    `  endpoint: "${endpoint}"`,
-    '  encryption: "off"',
-    '  folder: "plugin"',
-    '',
-  ].join('\n'),
-);
+writeFileSync(cfg, [...configLines, ''].join('\n'));
+const keyFile = join(work, 'encryption.key');
+writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+const encryptedCfg = join(work, 'config-encrypted.yaml');
+writeFileSync(encryptedCfg, [...configLines, '  client_side_encryption: "on"', `  encryption_key_file: "${keyFile}"`, ''].join('\n'));
+/** What is measured, in turn: each executable, and with --encryption each again with client_side_encryption on. */
+const variants = bins.flatMap(bin => [
+  { bin, cfg, label: bin },
+  ...(ENCRYPTION ? [{ bin, cfg: encryptedCfg, label: `${bin}, client_side_encryption on`, encrypted: true }] : []),
+]);
 const bigFile = join(work, 'big.bin');
 writeFileSync(bigFile, big);
 const kibFile = join(work, 'kib.bin');
@@ -198,9 +210,9 @@ function runTimed(argv, { stdinFile, stdoutCmd } = {}) {
   return { wall, cpu: u + s, rssMiB: m / 1024 };
 }
 
-const results = bins.map(() => ({ api: [], pair: [], restore1k: [], up: [], down: [], concurrent: undefined }));
+const results = variants.map(() => ({ api: [], pair: [], restore1k: [], up: [], down: [], concurrent: undefined }));
 for (let i = 0; i < RUNS; i++) {
-  bins.forEach((bin, b) => {
+  variants.forEach(({ bin, cfg }, b) => {
     results[b].api.push(runTimed([bin, 'plugin_api_version']));
     const p = dataPath('20250101000000', `${b}_${i}`);
     const up = runTimed([bin, 'backup_data', cfg, p], { stdinFile: kibFile });
@@ -210,13 +222,13 @@ for (let i = 0; i < RUNS; i++) {
   });
 }
 for (let i = 0; i < BIG_RUNS; i++) {
-  bins.forEach((bin, b) => {
+  variants.forEach(({ bin, cfg }, b) => {
     const p = dataPath('20250101000001', `big_${b}`);
     results[b].up.push(runTimed([bin, 'backup_data', cfg, p], { stdinFile: `|${bigFile}` }));
     results[b].down.push(runTimed([bin, 'restore_data', cfg, p], { stdoutCmd: 'cat > /dev/null' }));
   });
 }
-for (const [b, bin] of bins.entries()) {
+for (const [b, { bin, cfg }] of variants.entries()) {
   const t0 = performance.now();
   const runs = await Promise.all(
     Array.from({ length: 64 }, (_, i) =>
@@ -262,18 +274,32 @@ const lines = [
   `  ${BIG_MIB} MiB down (8 MiB ranges x 6)        ${secs(raw.down.wall)}, ${mibs(raw.down)}, client ${cpuPerGiB(raw.down)}`,
   `  64 concurrent 1 KiB PUTs               ${ms(raw.concurrent.wall)}, client ${raw.concurrent.cpu.toFixed(2)} CPU-s`,
 ];
-for (const [b, bin] of bins.entries()) {
+for (const [b, { label }] of variants.entries()) {
   const r = results[b];
   const up = pick(r.up);
   const down = pick(r.down);
   lines.push(
     '',
-    `${bin}:`,
+    `${label}:`,
     `  plugin_api_version                     ${small(r.api)}`,
     `  1 KiB backup_data + restore_data       ${small(r.pair)} (restore_data alone ${small(r.restore1k)})`,
     `  ${BIG_MIB} MiB backup_data from a pipe         ${secs(up.wall)}, ${mibs(up)}, ${cpuPerGiB(up)}, ${rss(up)}`,
     `  ${BIG_MIB} MiB restore_data into cat           ${secs(down.wall)}, ${mibs(down)}, ${cpuPerGiB(down)}, ${rss(down)}`,
     `  64 concurrent 1 KiB backup_data        ${secs(r.concurrent.wall)} total, ${r.concurrent.cpu.toFixed(2)} CPU-s, ${r.concurrent.rssMiB.toFixed(0)} MiB summed peak RSS`,
+  );
+}
+for (const [b, v] of variants.entries()) {
+  if (!v.encrypted) continue;
+  // The plain variant of the same executable is the one before it.
+  const perGiB = runs => median(runs.map(r => r.cpu)) / (BIG_MIB / 1024);
+  const addedUp = perGiB(results[b].up) - perGiB(results[b - 1].up);
+  const addedDown = perGiB(results[b].down) - perGiB(results[b - 1].down);
+  const verdict = x => (x <= ENCRYPTION_BUDGET ? 'within' : 'over');
+  lines.push(
+    '',
+    `client_side_encryption adds, ${v.bin} (budget ${ENCRYPTION_BUDGET} CPU-s/GiB each way):`,
+    `  backup_data   ${addedUp.toFixed(2)} CPU-s/GiB (${verdict(addedUp)}), peak RSS ${pick(results[b].up).rssMiB.toFixed(0)} MiB against ${pick(results[b - 1].up).rssMiB.toFixed(0)} MiB`,
+    `  restore_data  ${addedDown.toFixed(2)} CPU-s/GiB (${verdict(addedDown)}), peak RSS ${pick(results[b].down).rssMiB.toFixed(0)} MiB against ${pick(results[b - 1].down).rssMiB.toFixed(0)} MiB`,
   );
 }
 console.log(lines.join('\n'));

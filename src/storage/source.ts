@@ -19,8 +19,11 @@ export interface Part {
 }
 
 export interface PartSource {
-  /** Fills `into` exactly, unless the source ends first; returns the part filled and its CRC-32. */
-  read(into: Buffer): Promise<Part>;
+  /**
+   * Fills `into` exactly, unless the source ends first; returns the part filled and its CRC-32
+   * (0 when `checksum` is false: a caller that uploads other bytes, as encryption does, has no use for it).
+   */
+  read(into: Buffer, checksum?: boolean): Promise<Part>;
   /** True once the source has no more bytes (reads ahead to know). */
   atEnd(): Promise<boolean>;
 }
@@ -81,19 +84,19 @@ export class FdSource implements PartSource {
     return n === 0;
   }
 
-  async read(into: Buffer): Promise<Part> {
+  async read(into: Buffer, checksum = true): Promise<Part> {
     let filled = 0;
     let crc = 0;
     if (this.lookahead?.length) {
       const take = Math.min(this.lookahead.length, into.length);
       into.set(this.lookahead.subarray(0, take));
-      crc = crc32(into.subarray(0, take));
+      if (checksum) crc = crc32(into.subarray(0, take));
       this.lookahead = this.lookahead.subarray(take);
       filled = take;
     }
     while (filled < into.length && !this.ended) {
       const n = await this.readSome(into, filled, into.length - filled);
-      crc = crc32(into.subarray(filled, filled + n), crc);
+      if (checksum) crc = crc32(into.subarray(filled, filled + n), crc);
       filled += n;
     }
     return { data: filled === into.length ? into : into.subarray(0, filled), crc };
@@ -106,6 +109,7 @@ const PIPE_READ = 64 * 1024;
 interface Waiting {
   into: Buffer;
   filled: number;
+  checksum: boolean;
   crc: number;
   resolve(part: Part): void;
   reject(err: Error): void;
@@ -165,7 +169,7 @@ export class PipeSource implements PartSource {
   private onRead(n: number, buf: Uint8Array): boolean {
     const w = this.waiting;
     if (w && buf.buffer === w.into.buffer && buf.byteOffset === w.into.byteOffset + w.filled) {
-      w.crc = crc32(w.into.subarray(w.filled, w.filled + n), w.crc);
+      if (w.checksum) w.crc = crc32(w.into.subarray(w.filled, w.filled + n), w.crc);
       w.filled += n;
     } else {
       // In the spare buffer, which the next read reuses: keep a copy.
@@ -183,7 +187,7 @@ export class PipeSource implements PartSource {
     if (!w || !this.held) return;
     const take = Math.min(this.held.length, w.into.length - w.filled);
     w.into.set(this.held.subarray(0, take), w.filled);
-    w.crc = crc32(w.into.subarray(w.filled, w.filled + take), w.crc);
+    if (w.checksum) w.crc = crc32(w.into.subarray(w.filled, w.filled + take), w.crc);
     w.filled += take;
     this.held = take < this.held.length ? this.held.subarray(take) : undefined;
   }
@@ -201,9 +205,9 @@ export class PipeSource implements PartSource {
     for (const wakeUp of this.wakers.splice(0)) wakeUp();
   }
 
-  read(into: Buffer): Promise<Part> {
+  read(into: Buffer, checksum = true): Promise<Part> {
     return new Promise<Part>((resolve, reject) => {
-      this.waiting = { into, filled: 0, crc: 0, resolve, reject };
+      this.waiting = { into, filled: 0, checksum, crc: 0, resolve, reject };
       this.drainHeld();
       this.wake();
       if (this.waiting) this.socket.resume();

@@ -35,7 +35,8 @@ export class EncryptingSource implements PartSource {
   private async sealNext(): Promise<void> {
     const seg = this.header.segmentSize;
     if (this.scratchPos >= this.scratchFilled && !this.innerEnded) {
-      const { data } = await this.inner.read(this.scratch);
+      // The plaintext's CRC-32 would be of no use: what is uploaded, and checked, is the ciphertext.
+      const { data } = await this.inner.read(this.scratch, false);
       this.scratchFilled = data.length;
       this.scratchPos = 0;
       if (data.length < this.scratch.length) this.innerEnded = true;
@@ -49,8 +50,9 @@ export class EncryptingSource implements PartSource {
     if (last) this.sealedLast = true;
   }
 
-  async read(into: Buffer): Promise<Part> {
+  async read(into: Buffer, checksum = true): Promise<Part> {
     let filled = 0;
+    let crc = 0;
     while (filled < into.length) {
       if (this.pending.length === 0) {
         if (this.sealedLast) break;
@@ -60,12 +62,13 @@ export class EncryptingSource implements PartSource {
       const head = this.pending[0]!;
       const n = Math.min(head.length, into.length - filled);
       head.copy(into, filled, 0, n);
+      // Over the sealed bytes just copied, while they are in the CPU's cache.
+      if (checksum) crc = crc32(into.subarray(filled, filled + n), crc);
       filled += n;
       if (n === head.length) this.pending.shift();
       else this.pending[0] = head.subarray(n);
     }
-    const data = filled === into.length ? into : into.subarray(0, filled);
-    return { data, crc: crc32(data) };
+    return { data: filled === into.length ? into : into.subarray(0, filled), crc };
   }
 
   async atEnd(): Promise<boolean> {
