@@ -14,7 +14,8 @@
  * or scrypt of the user's passphrase with the header's salt; the wrap's AAD is the header up to
  * the wrapped key, so the tag authenticates every header field.
  *
- * node:crypto (OpenSSL, AES-NI) does the cryptography; nothing here is hand-written cipher code.
+ * node:crypto (BoringSSL under Bun, OpenSSL under Node; AES-NI) does the cryptography; nothing here
+ * is hand-written cipher code.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes as nodeRandomBytes, scryptSync } from 'node:crypto';
 
