@@ -28,7 +28,7 @@ import { trustedContext } from './trust.js';
  * node:http and node:https, loaded on first use: a restore's GETs go through direct.ts (node:net)
  * and never need them, and under Bun loading them costs about 2 ms and 3 MiB of every such process.
  */
-const http = () => process.getBuiltinModule('node:http');
+const httpModule = () => process.getBuiltinModule('node:http');
 const httpsModule = () => process.getBuiltinModule('node:https');
 
 export interface HttpRequest {
@@ -77,7 +77,7 @@ class Agents {
       // proxy) and in each request's (send(), routingAgent): https-proxy-agent's tunnel takes those.
       const needsTls = https || proxy?.url.protocol === 'https:';
       const options = { ...this.options, rejectUnauthorized: true, secureContext: needsTls ? this.trust() : undefined };
-      if (!proxy) agent = https ? new (httpsModule().Agent)(options) : new (http().Agent)(options);
+      if (!proxy) agent = https ? new (httpsModule().Agent)(options) : new (httpModule().Agent)(options);
       else if (https) agent = new this.proxyAgents!.HttpsProxyAgent(proxy.url, options);
       else agent = new this.proxyAgents!.HttpProxyAgent(proxy.url, options);
       this.pool.set(name, agent);
@@ -97,7 +97,7 @@ class Agents {
  * per request. ClientRequest uses nothing of an agent but addRequest, protocol and defaultPort.
  */
 function routingAgent(agents: Agents, https: boolean, trust: () => SecureContext): HttpAgent {
-  const router = https ? new (httpsModule().Agent)() : new (http().Agent)();
+  const router = https ? new (httpsModule().Agent)() : new (httpModule().Agent)();
   const route = router as unknown as {
     addRequest(req: ClientRequest, options: { host?: string; hostname?: string; port?: number | string; secureContext?: SecureContext }): void;
   };
@@ -168,7 +168,7 @@ export class Transport {
   readFallback(fallback: DirectFallback, req: HttpRequest, path: string): Promise<IncomingMessage> {
     const { target } = req;
     return new Promise((resolve, reject) => {
-      const r = http().request({
+      const r = httpModule().request({
         method: req.method,
         host: target.hostname,
         port: target.port,
@@ -240,7 +240,7 @@ export class Transport {
         // Through a CONNECT tunnel, TLS takes the request's options, not the agent's.
         secureContext: target.https ? this.trust() : undefined,
       };
-      const r: ClientRequest = (target.https ? httpsModule() : http()).request(options);
+      const r: ClientRequest = (target.https ? httpsModule() : httpModule()).request(options);
       let settled = false;
       const fail = (err: Error) => {
         if (!settled) {
