@@ -103,3 +103,28 @@ test('the wait for an answer to begin, and an answer the caller is slow to read,
   assert.equal(got, 200_000);
   t.destroy();
 });
+
+test('a direct GET whose answer node:http reads instead (chunked) is held to the limit too', async () => {
+  behaviour = socket =>
+    afterRequest(socket, 0, async () => {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      for (let i = 0; i < 20 && !socket.destroyed; i++) {
+        socket.write('1\r\nx\r\n');
+        await pause(200);
+      }
+    });
+  const t = await transport();
+  const started = Date.now();
+  const res = await t.sendDirect({ method: 'GET', target, query: {}, headers: { host: target.host } }, '');
+  assert.ok(!('fill' in res), 'the chunked answer is read by node:http');
+  await assert.rejects(
+    (async () => {
+      for await (const _ of res as AsyncIterable<Buffer>) {
+        // read on
+      }
+    })(),
+    /moved less than 1024 bytes a second for 1 s/,
+  );
+  assert.ok(Date.now() - started < 3500);
+  t.destroy();
+});

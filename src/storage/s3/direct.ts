@@ -129,18 +129,26 @@ export class DirectFallback extends Error {
   }
 }
 
-/** Hands a connection's bytes to a stream node:http reads, as a socket would give them. */
+/**
+ * Hands a connection's bytes to a stream node:http reads, as a socket would give them, under the
+ * same low-speed limit as an answer the direct reader reads itself (request_timeout stays the
+ * connection's, set when the request was sent).
+ */
 class Forwarder implements Reader {
   readonly stream: Duplex;
+  private forwarded = 0;
+  private readonly watch: LowSpeedWatch;
 
   constructor(
     private readonly conn: Connection,
     received: Buffer,
+    lowSpeed: LowSpeedLimit,
   ) {
     this.stream = new Duplex({
       read: () => conn.resume(),
       write: (_chunk, _encoding, callback) => callback(),
       destroy: (err, callback) => {
+        this.watch.stop();
         if (conn.reader === this) conn.reader = undefined;
         conn.socket.destroy();
         callback(err);
@@ -148,6 +156,14 @@ class Forwarder implements Reader {
     });
     // node:http listens for the errors it reads; this one keeps an unread stream from crashing the process.
     this.stream.on('error', () => {});
+    // While node:http has not taken what it was given, the slowness is ours, not the server's.
+    this.watch = new LowSpeedWatch(
+      lowSpeed,
+      () => this.forwarded,
+      () => conn.socket.destroy(lowSpeedError(conn.host, lowSpeed)),
+      () => this.stream.readableLength > 0,
+    );
+    this.watch.start();
     this.stream.push(received);
   }
 
@@ -156,11 +172,13 @@ class Forwarder implements Reader {
   }
 
   onData(n: number, buf: Uint8Array): boolean {
+    this.forwarded += n;
     // Stop reading while node:http has not taken what it was given (read() resumes).
     return this.stream.push(Buffer.from(buf.subarray(0, n)));
   }
 
   onClose(err: Error): void {
+    this.watch.stop();
     // The server's EOF is the end of the stream (an HTTP/1.0 body ends so); anything else fails it.
     if (this.conn.peerEnded) this.stream.push(null);
     else this.stream.destroy(err);
@@ -255,7 +273,7 @@ export class DirectResponse implements Reader {
     private readonly conn: Connection,
     private readonly release: (c: Connection) => void,
     private readonly timeoutMs: number,
-    lowSpeed: LowSpeedLimit,
+    private readonly lowSpeed: LowSpeedLimit,
   ) {
     this.watch = new LowSpeedWatch(
       lowSpeed,
@@ -350,7 +368,7 @@ export class DirectResponse implements Reader {
       if (head.refuse) {
         this.finished = true;
         this.unlisten?.();
-        const forwarder = new Forwarder(this.conn, all);
+        const forwarder = new Forwarder(this.conn, all, this.lowSpeed);
         this.conn.reader = forwarder;
         ready.reject(new DirectFallback(head.refuse, head.statusCode, forwarder.stream));
         return;

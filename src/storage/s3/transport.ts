@@ -124,6 +124,28 @@ function drained(r: ClientRequest): Promise<void> {
   });
 }
 
+/**
+ * The answer of `r` once its headers are in, or its first error: the abort's reason when `signal`
+ * ended it, else `describe(err)`. An abort of `signal` destroys the request.
+ */
+function answerOf(r: ClientRequest, signal: AbortSignal | undefined, describe: (err: NodeJS.ErrnoException) => Error): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => r.destroy(signal!.reason as Error);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    r.on('close', () => signal?.removeEventListener('abort', onAbort));
+    r.on('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      reject(signal?.aborted ? (signal.reason as Error) : describe(err));
+    });
+    r.on('response', res => {
+      settled = true;
+      resolve(res);
+    });
+  });
+}
+
 export class Transport {
   private sdkHandler: { httpAgent: HttpAgent; httpsAgent: HttpsAgent } | undefined;
 
@@ -167,31 +189,22 @@ export class Transport {
   /** node:http's client reads an answer the direct reader refused, from the bytes it received on. */
   readFallback(fallback: DirectFallback, req: HttpRequest, path: string): Promise<IncomingMessage> {
     const { target } = req;
-    return new Promise((resolve, reject) => {
-      const r = httpModule().request({
-        method: req.method,
-        host: target.hostname,
-        port: target.port,
-        path,
-        headers: req.headers,
-        createConnection: () => fallback.stream,
-      });
-      let settled = false;
-      const signal = req.signal;
-      const onAbort = () => r.destroy(signal!.reason as Error);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      r.on('close', () => signal?.removeEventListener('abort', onAbort));
-      r.on('error', (err: NodeJS.ErrnoException) => {
-        if (settled) return;
-        settled = true;
-        reject(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target));
-      });
-      r.on('response', res => {
-        settled = true;
-        resolve(res);
-      });
-      r.end();
+    const r = httpModule().request({
+      method: req.method,
+      host: target.hostname,
+      port: target.port,
+      path,
+      headers: req.headers,
+      createConnection: () => fallback.stream,
     });
+    const answer = answerOf(r, req.signal, err => describeNetworkError(err, target));
+    let res: IncomingMessage | undefined;
+    r.once('response', got => (res = got));
+    // Cut mid-answer (request_timeout, low_speed_limit), the answer's reader gets that reason itself,
+    // not node:http's "aborted": ahead of node:http's own listener.
+    fallback.stream.prependListener('error', err => res?.destroy(err));
+    r.end();
+    return answer;
   }
 
   static async create(config: PluginConfig, maxSockets: number): Promise<Transport> {
@@ -224,59 +237,41 @@ export class Transport {
   }
 
   async send(req: HttpRequest, queryString: string): Promise<IncomingMessage> {
-    const { target } = req;
+    const { target, signal } = req;
+    signal?.throwIfAborted();
     const { agent, proxy } = this.agents.agentFor(target.https, target.hostname, target.port);
-    return new Promise((resolve, reject) => {
-      const signal = req.signal;
-      if (signal?.aborted) return reject(signal.reason);
-      const options = {
-        method: req.method,
-        host: target.hostname,
-        port: target.port,
-        path: queryString ? `${target.path}?${queryString}` : target.path,
-        headers: req.headers,
-        agent,
-        servername: target.https && !isIP(target.hostname) ? target.hostname : undefined,
-        // Through a CONNECT tunnel, TLS takes the request's options, not the agent's.
-        secureContext: target.https ? this.trust() : undefined,
-      };
-      const r: ClientRequest = (target.https ? httpsModule() : httpModule()).request(options);
-      let settled = false;
-      const fail = (err: Error) => {
-        if (!settled) {
-          settled = true;
-          reject(err);
-        }
-      };
-      const onAbort = () => r.destroy(signal!.reason as Error);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      r.on('close', () => signal?.removeEventListener('abort', onAbort));
-      r.on('error', (err: NodeJS.ErrnoException) => fail(signal?.aborted ? (signal.reason as Error) : describeNetworkError(err, target, proxy)));
-      r.setTimeout(this.requestTimeoutMs, () =>
-        r.destroy(requestTimedOut(target.host, this.requestTimeoutMs)),
+    const options = {
+      method: req.method,
+      host: target.hostname,
+      port: target.port,
+      path: queryString ? `${target.path}?${queryString}` : target.path,
+      headers: req.headers,
+      agent,
+      servername: target.https && !isIP(target.hostname) ? target.hostname : undefined,
+      // Through a CONNECT tunnel, TLS takes the request's options, not the agent's.
+      secureContext: target.https ? this.trust() : undefined,
+    };
+    const r: ClientRequest = (target.https ? httpsModule() : httpModule()).request(options);
+    const answer = answerOf(r, signal, err => describeNetworkError(err, target, proxy));
+    r.setTimeout(this.requestTimeoutMs, () => r.destroy(requestTimedOut(target.host, this.requestTimeoutMs)));
+    if (proxy) {
+      // A tunnel's socket is handed over only once the proxy has connected it.
+      const timer = setTimeout(() => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs, proxy)), this.connectTimeoutMs);
+      r.once('socket', () => clearTimeout(timer));
+      r.once('close', () => clearTimeout(timer));
+    }
+    r.on('socket', socket => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs, proxy)),
+        this.connectTimeoutMs,
       );
-      if (proxy) {
-        // A tunnel's socket is handed over only once the proxy has connected it.
-        const timer = setTimeout(() => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs, proxy)), this.connectTimeoutMs);
-        r.once('socket', () => clearTimeout(timer));
-        r.once('close', () => clearTimeout(timer));
-      }
-      r.on('socket', socket => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(
-          () => r.destroy(connectTimedOut(target.host, this.connectTimeoutMs, proxy)),
-          this.connectTimeoutMs,
-        );
-        socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-      r.on('response', res => {
-        settled = true;
-        resolve(res);
-      });
-      this.watchSpeed(r, target);
-      this.writeBody(r, req).catch(err => r.destroy(err as Error));
+      socket.once(target.https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
     });
+    this.watchSpeed(r, target);
+    this.writeBody(r, req).catch(err => r.destroy(err as Error));
+    return answer;
   }
 
   /**

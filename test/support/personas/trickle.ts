@@ -2,7 +2,8 @@
  * A proxy in front of the S3 test server that sends the bodies of GET answers
  * a byte at a time, one every `intervalMs` (the status line and headers go out
  * at once): a server that never stalls long enough for an idle timeout, and
- * never finishes. Every other request passes through unchanged.
+ * never finishes. Every other request passes through unchanged. With `chunked`, a GET's
+ * trickled body goes without its Content-Length, in chunks of one byte (a re-chunking proxy).
  */
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -14,7 +15,7 @@ export interface TrickleProxy {
   stop(): Promise<void>;
 }
 
-export async function startTrickleProxy(target: string, intervalMs: number): Promise<TrickleProxy> {
+export async function startTrickleProxy(target: string, intervalMs: number, chunked = false): Promise<TrickleProxy> {
   const upstreamUrl = new URL(target);
   const agent = new Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
@@ -35,9 +36,11 @@ export async function startTrickleProxy(target: string, intervalMs: number): Pro
     });
     upstream.on('error', () => req.socket.destroy());
     upstream.on('response', async up => {
-      res.writeHead(up.statusCode!, up.statusMessage, up.rawHeaders);
+      const trickle = req.method === 'GET' && up.statusCode! < 300;
+      const headers = trickle && chunked ? withoutContentLength(up.rawHeaders) : up.rawHeaders;
+      res.writeHead(up.statusCode!, up.statusMessage, headers);
       res.flushHeaders();
-      if (req.method !== 'GET' || up.statusCode! >= 300) {
+      if (!trickle) {
         up.pipe(res);
         return;
       }
@@ -80,4 +83,11 @@ export async function startTrickleProxy(target: string, intervalMs: number): Pro
       await closed;
     },
   };
+}
+
+/** Raw headers (name, value, name, value, ...) without Content-Length: node:http then sends the body chunked. */
+function withoutContentLength(raw: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== 'content-length') kept.push(raw[i]!, raw[i + 1]!);
+  return kept;
 }
