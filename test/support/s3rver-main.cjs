@@ -105,11 +105,12 @@ async function multipartExtensions(ctx, next) {
     // As S3: only keys under ?prefix=, each with the time it was begun.
     const prefix = String(ctx.query.prefix ?? '');
     const uploads = ids.flatMap(id => {
+      const keyFile = path.join(root, id, 'key');
       // A folder without its key is what a part that was still being written at the abort left behind.
-      if (!fs.existsSync(path.join(root, id, 'key'))) return [];
-      const k = fs.readFileSync(path.join(root, id, 'key'), 'utf8');
+      if (!fs.existsSync(keyFile)) return [];
+      const k = fs.readFileSync(keyFile, 'utf8');
       if (!k.startsWith(prefix)) return [];
-      const initiated = fs.statSync(path.join(root, id, 'key')).mtime.toISOString();
+      const initiated = fs.statSync(keyFile).mtime.toISOString();
       return [`<Upload><Key>${xmlEscape(k)}</Key><UploadId>${xmlEscape(id)}</UploadId><Initiated>${initiated}</Initiated></Upload>`];
     });
     ctx.type = 'application/xml';
