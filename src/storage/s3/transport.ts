@@ -11,8 +11,8 @@
  * The same agents (same proxy, same trust) serve the AWS SDK's STS, SSO and
  * web-identity calls (sdkRequestHandler).
  */
-import type { Agent as HttpAgent, IncomingMessage, ClientRequest } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { PluginConfig } from '../../config/types.js';
@@ -23,13 +23,6 @@ import { LowSpeedWatch, lowSpeedError, type LowSpeedLimit } from './lowspeed.js'
 import { connectTimedOut, describeNetworkError, describeProxy, requestTimedOut } from './network.js';
 import { chooseProxy, type ProxyChoice } from './proxy.js';
 import { trustedContext } from './trust.js';
-
-/**
- * node:http and node:https, loaded on first use: a restore's GETs go through direct.ts (node:net)
- * and never need them, and under Bun loading them costs about 2 ms and 3 MiB of every such process.
- */
-const httpModule = () => process.getBuiltinModule('node:http');
-const httpsModule = () => process.getBuiltinModule('node:https');
 
 export interface HttpRequest {
   method: string;
@@ -77,7 +70,7 @@ class Agents {
       // proxy) and in each request's (send(), routingAgent): https-proxy-agent's tunnel takes those.
       const needsTls = https || proxy?.url.protocol === 'https:';
       const options = { ...this.options, rejectUnauthorized: true, secureContext: needsTls ? this.trust() : undefined };
-      if (!proxy) agent = https ? new (httpsModule().Agent)(options) : new (httpModule().Agent)(options);
+      if (!proxy) agent = https ? new HttpsAgent(options) : new HttpAgent(options);
       else if (https) agent = new this.proxyAgents!.HttpsProxyAgent(proxy.url, options);
       else agent = new this.proxyAgents!.HttpProxyAgent(proxy.url, options);
       this.pool.set(name, agent);
@@ -97,7 +90,7 @@ class Agents {
  * per request. ClientRequest uses nothing of an agent but addRequest, protocol and defaultPort.
  */
 function routingAgent(agents: Agents, https: boolean, trust: () => SecureContext): HttpAgent {
-  const router = https ? new (httpsModule().Agent)() : new (httpModule().Agent)();
+  const router = https ? new HttpsAgent() : new HttpAgent();
   const route = router as unknown as {
     addRequest(req: ClientRequest, options: { host?: string; hostname?: string; port?: number | string; secureContext?: SecureContext }): void;
   };
@@ -189,7 +182,7 @@ export class Transport {
   /** node:http's client reads an answer the direct reader refused, from the bytes it received on. */
   readFallback(fallback: DirectFallback, req: HttpRequest, path: string): Promise<IncomingMessage> {
     const { target } = req;
-    const r = httpModule().request({
+    const r = httpRequest({
       method: req.method,
       host: target.hostname,
       port: target.port,
@@ -251,7 +244,7 @@ export class Transport {
       // Through a CONNECT tunnel, TLS takes the request's options, not the agent's.
       secureContext: target.https ? this.trust() : undefined,
     };
-    const r: ClientRequest = (target.https ? httpsModule() : httpModule()).request(options);
+    const r: ClientRequest = (target.https ? httpsRequest : httpRequest)(options);
     const answer = answerOf(r, signal, err => describeNetworkError(err, target, proxy));
     r.setTimeout(this.requestTimeoutMs, () => r.destroy(requestTimedOut(target.host, this.requestTimeoutMs)));
     if (proxy) {
