@@ -14,8 +14,8 @@ const OUTPUT_BATCH = 1024 * 1024;
 
 /**
  * Collects plaintext into one buffer that is reused for every batch: a sink's write has handed
- * the bytes on when it resolves. (A new buffer per batch was fresh memory every megabyte: page
- * faults and system time that a plain restore does not have, and some 45 MiB more peak RSS.)
+ * the bytes on when it resolves. (A new buffer per batch was fresh memory every megabyte: a
+ * 512 MiB encrypted restore peaked some 50 MiB higher, docs/performance.md.)
  */
 class Batcher {
   private readonly buffer = Buffer.allocUnsafeSlow(OUTPUT_BATCH);
