@@ -69,25 +69,35 @@ test('a request body the server stops taking is abandoned after low_speed_time',
   t.destroy();
 });
 
-test('an answer body that trickles is abandoned; its reader gets the reason', async () => {
-  behaviour = socket =>
+/** Answers the next request with `head`, then `piece` every 200 ms, 20 times at the most. */
+function trickle(head: string, piece: string): (socket: Socket) => void {
+  return socket =>
     afterRequest(socket, 0, async () => {
-      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+      socket.write(head);
       for (let i = 0; i < 20 && !socket.destroyed; i++) {
-        socket.write('x');
+        socket.write(piece);
         await pause(200);
       }
     });
-  const t = await transport();
-  const res = await t.send({ method: 'GET', target, query: {}, headers: { host: target.host } }, '');
+}
+
+/** Reads `body` to its end, which must fail for the low-speed limit. */
+async function rejectsAsLowSpeed(body: AsyncIterable<unknown>): Promise<void> {
   await assert.rejects(
     (async () => {
-      for await (const _ of res) {
+      for await (const _ of body) {
         // read on
       }
     })(),
     /moved less than 1024 bytes a second for 1 s/,
   );
+}
+
+test('an answer body that trickles is abandoned; its reader gets the reason', async () => {
+  behaviour = trickle('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n', 'x');
+  const t = await transport();
+  const res = await t.send({ method: 'GET', target, query: {}, headers: { host: target.host } }, '');
+  await rejectsAsLowSpeed(res);
   t.destroy();
 });
 
@@ -105,26 +115,12 @@ test('the wait for an answer to begin, and an answer the caller is slow to read,
 });
 
 test('a direct GET whose answer node:http reads instead (chunked) is held to the limit too', async () => {
-  behaviour = socket =>
-    afterRequest(socket, 0, async () => {
-      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
-      for (let i = 0; i < 20 && !socket.destroyed; i++) {
-        socket.write('1\r\nx\r\n');
-        await pause(200);
-      }
-    });
+  behaviour = trickle('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '1\r\nx\r\n');
   const t = await transport();
   const started = Date.now();
   const res = await t.sendDirect({ method: 'GET', target, query: {}, headers: { host: target.host } }, '');
   assert.ok(!('fill' in res), 'the chunked answer is read by node:http');
-  await assert.rejects(
-    (async () => {
-      for await (const _ of res as AsyncIterable<Buffer>) {
-        // read on
-      }
-    })(),
-    /moved less than 1024 bytes a second for 1 s/,
-  );
+  await rejectsAsLowSpeed(res as AsyncIterable<Buffer>);
   assert.ok(Date.now() - started < 3500);
   t.destroy();
 });
