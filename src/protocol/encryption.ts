@@ -24,7 +24,7 @@ export function uploadSource(config: PluginConfig, inner: PartSource): PartSourc
 
 /** For the upload's log line. */
 export function uploadNote(config: PluginConfig): string {
-  return config.clientSideEncryption ? 'client-side encrypted' : '';
+  return [config.clientSideEncryption ? 'client-side encrypted' : '', config.deduplication ? 'deduplicated' : ''].filter(Boolean).join(', ');
 }
 
 /** A whole object to `out`, decrypted and verified if it is encrypted; returns the bytes downloaded and what it was. */
