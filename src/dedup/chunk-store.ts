@@ -130,16 +130,25 @@ const MAX_STORED_CHUNK = 16 * 1024 * 1024;
 export async function fetchObjectBytes(store: ObjectStore, key: string, retries: number, signal?: AbortSignal, atMost = MAX_STORED_CHUNK): Promise<Buffer> {
   for (let attempt = 0; ; attempt++) {
     const res = await store.getRange(key, 0, atMost, signal);
-    const parts: Buffer[] = [];
-    let got = 0;
     try {
-      for await (const b of res.body as AsyncIterable<Buffer>) {
-        parts.push(b);
-        got += b.length;
+      const body = Buffer.allocUnsafe(res.length);
+      // Straight into the buffer where the store can (no chunk per socket read), else from the stream.
+      let got = 0;
+      let crc = 0;
+      if (res.fill) {
+        const r = await res.fill(body, 0, 0);
+        if (r.error) throw r.error;
+        ({ filled: got, crc } = r);
+      } else {
+        for await (const b of res.body as AsyncIterable<Buffer>) {
+          if (got + b.length > body.length) throw new Error('more bytes than the server announced');
+          body.set(b, got);
+          got += b.length;
+          crc = crc32(b, crc);
+        }
       }
       if (got !== res.length) throw new Error(`${got} of ${res.length} bytes`);
-      const body = Buffer.concat(parts, got);
-      if (res.crc32 !== undefined && !res.multipart && crc32(body) !== res.crc32) throw new Error('its CRC-32 does not match');
+      if (res.crc32 !== undefined && !res.multipart && crc !== res.crc32) throw new Error('its CRC-32 does not match');
       return body;
     } catch (err) {
       signal?.throwIfAborted();

@@ -121,7 +121,8 @@ async function inOrder<T, R>(items: T[], concurrency: number, fetch: (item: T) =
   }
 }
 
-function fetchChunk(store: ObjectStore, manifest: Manifest, index: number, opts: ChunkReadOptions): Promise<Buffer> {
+/** Chunk `index` of the manifest, fetched and checked against its name and length. */
+export function fetchChunk(store: ObjectStore, manifest: Manifest, index: number, opts: ChunkReadOptions): Promise<Buffer> {
   const ref = manifest.chunks[index]!;
   const key = chunkKey(opts.folder, ref.name);
   return fetchObjectBytes(store, key, opts.retries, opts.signal).then(

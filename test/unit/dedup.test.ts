@@ -258,3 +258,16 @@ test('prune: a live backup marker stops it; an unreadable object stops it before
   const r = await prune(store, pruneOpts(0));
   assert.equal(r.deleted, chunks);
 });
+
+test('the API for verify_backup: manifest, chunk presence, deep check', async () => {
+  const { chunkPresent, readManifest: read, verifyChunk } = await import('../../src/dedup/index.js');
+  const store = new MemoryStore();
+  await backup(store, rows(5000));
+  const manifest = (await read(store, KEY, store.objects.get(KEY)!.length, readOpts()))!;
+  assert.ok((await chunkPresent(store, FOLDER, manifest.chunks[0]!))! > 0);
+  assert.equal((await verifyChunk(store, manifest, 0, readOpts())).length, manifest.chunks[0]!.length);
+  const [first] = chunkKeys(store).filter(k => k.endsWith(manifest.chunks[0]!.name.toString('hex')));
+  store.objects.delete(first!);
+  assert.equal(await chunkPresent(store, FOLDER, manifest.chunks[0]!), undefined);
+  assert.equal(await read(store, `${FOLDER}/plain`, 0, readOpts()), undefined);
+});
