@@ -23,10 +23,12 @@ unit: node_modules/.package-lock.json
 	node scripts/test.mjs unit
 
 # Ours beside the raw ceiling of a fast in-memory S3 stand-in, in one run, with and without client-side
-# encryption in turn; then restore_data_subset of a million ranges (docs/performance.md).
+# encryption in turn; then restore_data_subset of a million ranges; then deduplication's stored bytes,
+# requests and costs (docs/performance.md, docs/deduplication.md).
 bench: build
 	node scripts/bench.mjs --encryption
 	node scripts/bench-subset.mjs
+	node scripts/bench-dedup.mjs
 
 # Copies dist/gpbackup_s3_plugin into $GPHOME/bin and, with gpsync or gpscp, to every host of the cluster
 # (HOSTFILE=<file>, else the hosts of gp_segment_configuration): scripts/install.sh.

@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { changedRuns, rowWriter } from './table-rows.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -60,18 +61,6 @@ const http = (method, path) =>
 await http('PUT', '/bench');
 
 // ---------- the streams ----------
-/** xorshift32: fast, fixed pseudo-random rows. */
-function rowWriter(seed) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-  const hex = () => next().toString(16).padStart(8, '0');
-  return i => `${i}\t${hex()}${hex()}\tcustomer ${hex()}\t${next() % 1000000}.${next() % 100}\t2024-07-08\n`;
-}
 const rowsFile = join(work, 'rows');
 const changedFile = join(work, 'changed');
 const gzipFile = join(work, 'rows.gz');
@@ -82,8 +71,7 @@ const gzipFile = join(work, 'rows.gz');
   const a = openSync(rowsFile, 'w');
   const b = openSync(changedFile, 'w');
   const approxRows = Math.round(target / 70);
-  // 1% of the rows, in 5 runs of 0.2% each, spread over the stream.
-  const runs = [0.1, 0.3, 0.5, 0.7, 0.9].map(f => [Math.round(approxRows * f), Math.round(approxRows * (f + 0.002))]);
+  const runs = changedRuns(approxRows);
   let written = 0;
   for (let i = 0; written < target; ) {
     const lines = [];

@@ -5,22 +5,16 @@
 //   node --import tsx scripts/dedup-chunk-sizes.ts [MiB]
 import { createHash } from 'node:crypto';
 import { Chunker } from '../src/dedup/chunker.js';
+import { changedRuns, rowWriter } from './table-rows.mjs';
 
 const MIB = Number(process.argv[2] ?? '256');
-let x = 1;
-const next = () => {
-  x ^= x << 13;
-  x ^= x >>> 17;
-  x ^= x << 5;
-  return x >>> 0;
-};
-const hex = () => next().toString(16).padStart(8, '0');
-const row = (i: number) => `${i}\t${hex()}${hex()}\tcustomer ${hex()}\t${next() % 1000000}.${next() % 100}\t2024-07-08\n`;
 const count = Math.round((MIB * 2 ** 20) / 70);
+const row = rowWriter(1);
+const edit = rowWriter(2);
 const base: string[] = [];
 for (let i = 0; i < count; i++) base.push(row(i));
 const changed = [...base];
-for (const f of [0.1, 0.3, 0.5, 0.7, 0.9]) for (let i = Math.round(count * f); i < Math.round(count * (f + 0.002)); i++) changed[i] = row(i);
+for (const [start, end] of changedRuns(count)) for (let i = start; i < end; i++) changed[i] = edit(i);
 const a = Buffer.from(base.join(''));
 const b = Buffer.from(changed.join(''));
 
