@@ -103,10 +103,9 @@ export class ManifestCatcher implements Sink {
 async function inOrder<T, R>(items: T[], concurrency: number, fetch: (item: T) => Promise<R>, use: (result: R, item: T) => Promise<void>): Promise<void> {
   const pending: Array<Promise<R>> = [];
   let next = 0;
-  const cancel = new AbortController();
   const launch = () => {
     const p = fetch(items[next++]!);
-    p.catch(() => cancel.abort()); // settled below; this only keeps a rejection from going unhandled
+    p.catch(() => {}); // awaited in turn below; this only keeps a rejection not yet awaited from counting as unhandled
     pending.push(p);
   };
   try {
