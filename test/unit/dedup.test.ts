@@ -271,3 +271,52 @@ test('the API for verify_backup: manifest, chunk presence, deep check', async ()
   assert.equal(await chunkPresent(store, FOLDER, manifest.chunks[0]!), undefined);
   assert.equal(await read(store, `${FOLDER}/plain`, 0, readOpts()), undefined);
 });
+
+test('a backup writes its marker before it looks for prunes, and waits for a live one', async () => {
+  const { waitForPrunes } = await import('../../src/dedup/sessions.js');
+  const store = new MemoryStore();
+  await backup(store, rows(2000));
+  const marker = store.calls.findIndex(c => c.op === 'put' && c.key.includes('/chunks-sessions/backup-'));
+  const look = store.calls.findIndex(c => c.op === 'list' && c.key.endsWith('/chunks-sessions/prune-'));
+  const firstHead = store.calls.findIndex(c => c.op === 'head');
+  assert.ok(marker >= 0 && marker < look && look < firstHead, `marker ${marker}, listing ${look}, first HEAD ${firstHead}`);
+
+  const prune = `${sessionsPrefix(FOLDER)}prune-x`;
+  await store.putObject(prune, Buffer.from('x'), 0x8cdc1683);
+  setTimeout(() => store.objects.delete(prune), 60);
+  assert.ok((await waitForPrunes(store, FOLDER, undefined, 10)) >= 50);
+  await store.putObject(prune, Buffer.from('x'), 0x8cdc1683);
+  store.modified.set(prune, new Date(Date.now() - 2 * 3600_000)); // a killed prune's, stale
+  assert.ok((await waitForPrunes(store, FOLDER, undefined, 10)) < 50);
+});
+
+test('two backups of the same stream at once store each chunk once; both restore', async () => {
+  const store = new MemoryStore();
+  store.latencyMs = 2;
+  const data = rows(20_000);
+  const key2 = KEY.replace(/20240101000000/g, '20240102000000');
+  const [a] = await Promise.all([backup(store, data), backup(store, data, key2)]);
+  assert.equal(chunkKeys(store).length, new Set(chunkKeys(store)).size);
+  assert.ok(chunkKeys(store).length <= a.chunks);
+  assert.deepEqual(await restore(store), data);
+  assert.deepEqual(await restore(store, key2), data);
+});
+
+test('a backup that fails midway leaves no manifest, and its chunks go with the next prune after the grace period', async () => {
+  const store = new MemoryStore();
+  let puts = 0;
+  store.fault = (op, key) => {
+    if (op === 'put' && key.includes('/chunks/') && ++puts === 5) throw new Error('connection reset');
+  };
+  await assert.rejects(backup(store, rows(20_000)), /connection reset/);
+  store.fault = () => {};
+  assert.equal(store.objects.has(KEY), false);
+  const orphans = chunkKeys(store).length;
+  assert.ok(orphans >= 4);
+  let r = await prune(store, pruneOpts(3600_000));
+  assert.equal(r.young, orphans);
+  assert.equal(r.deleted, 0);
+  for (const k of chunkKeys(store)) store.modified.set(k, new Date(Date.now() - 2 * 3600_000));
+  r = await prune(store, pruneOpts(3600_000));
+  assert.equal(r.deleted, orphans);
+});
