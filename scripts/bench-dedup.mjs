@@ -9,41 +9,25 @@
 // with deduplication after the one before it, and the bytes stored and requests made are counted.
 // Then backup_data and restore_data of the rows with and without deduplication, in turn (A B A B),
 // N runs each (default 3): wall-clock medians, CPU (user + system) per GiB, peak RSS (GNU time).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createReadStream, createWriteStream } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { changedRuns, rowWriter } from './table-rows.mjs';
+import { median, option, root, startFastS3 } from './bench-support.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const MIB = Number(opt('--mib', '1024'));
-const RUNS = Number(opt('--runs', '3'));
-const bin = resolve(opt('--bin', join(root, 'dist/gpbackup_s3_plugin')));
+const MIB = Number(option('--mib', '1024'));
+const RUNS = Number(option('--runs', '3'));
+const bin = resolve(option('--bin', join(root, 'dist/gpbackup_s3_plugin')));
 const MiB = 2 ** 20;
-const median = xs => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-const server = spawn(process.execPath, [join(root, 'test/support/fast-s3.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise((res, rej) => {
-  let out = '';
-  server.stdout.on('data', d => {
-    out += d;
-    const m = /listening (\d+)/.exec(out);
-    if (m) res(Number(m[1]));
-  });
-  server.once('exit', code => rej(new Error(`fast-s3 exited ${code}`)));
-});
+const { port, stop } = await startFastS3();
 const work = mkdtempSync(join(tmpdir(), 'bench-dedup-'));
 const cleanup = () => {
-  server.kill();
+  stop();
   rmSync(work, { recursive: true, force: true });
 };
 process.on('exit', cleanup);

@@ -23,17 +23,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { args, median, option, root, startFastS3 } from './bench-support.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const RUNS = Number(opt('--runs', '11'));
-const BIG_MIB = Number(opt('--mib', '256'));
+const RUNS = Number(option('--runs', '11'));
+const BIG_MIB = Number(option('--mib', '256'));
 const BIG_RUNS = Math.max(3, Math.ceil(RUNS / 4));
 const bins = args.flatMap((a, i) => (a === '--bin' ? [resolve(args[i + 1])] : []));
 if (bins.length === 0) bins.push(join(root, 'dist/gpbackup_s3_plugin'));
@@ -43,25 +37,8 @@ const ENCRYPTION_BUDGET = 0.5;
 const TIME = '/usr/bin/time';
 const MiB = 2 ** 20;
 
-const median = xs => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 // ---------- the server, in its own process ----------
-const server = spawn(process.execPath, [join(root, 'test/support/fast-s3.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise((res, rej) => {
-  let out = '';
-  server.stdout.on('data', d => {
-    out += d;
-    const m = /listening (\d+)/.exec(out);
-    if (m) res(Number(m[1]));
-  });
-  server.once('exit', code => rej(new Error(`fast-s3 exited ${code}`)));
-});
-const endpoint = `http://127.0.0.1:${port}`;
-const cleanup = () => server.kill();
-process.on('exit', cleanup);
+const { port, endpoint, stop: cleanup } = await startFastS3();
 
 // ---------- a raw client ----------
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
