@@ -9,7 +9,6 @@
 // with deduplication after the one before it, and the bytes stored and requests made are counted.
 // Then backup_data and restore_data of the rows with and without deduplication, in turn (A B A B),
 // N runs each (default 3): wall-clock medians, CPU (user + system) per GiB, peak RSS (GNU time).
-import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createReadStream, createWriteStream } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { changedRuns, rowWriter } from './table-rows.mjs';
-import { median, option, root, startFastS3 } from './bench-support.mjs';
+import { median, option, root, startFastS3, timedRun } from './bench-support.mjs';
 
 const MIB = Number(option('--mib', '1024'));
 const RUNS = Number(option('--runs', '3'));
@@ -87,18 +86,7 @@ function config(name, extra) {
 }
 const dataPath = (ts, file) => join(work, 'gpseg0', 'backups', ts.slice(0, 8), ts, file);
 
-function runTimed(argv, { stdinFile, restore } = {}) {
-  const quoted = argv.map(a => `'${a}'`).join(' ');
-  const out = join(work, 'time.out');
-  const timed = `/usr/bin/time -f '%e %U %S %M' -o ${out} ${quoted}`;
-  const cmd = stdinFile ? `cat ${stdinFile} | ${timed} > /dev/null` : restore ? `${timed} < /dev/null | cat > /dev/null` : `${timed} < /dev/null > /dev/null`;
-  const t0 = performance.now();
-  const r = spawnSync('sh', ['-c', `set -e; ${cmd}`], { env, encoding: 'utf8' });
-  const wall = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
-  const [, u, s, m] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { wall, cpu: u + s, rssMiB: m / 1024 };
-}
+const runTimed = (argv, opts = {}) => timedRun(argv, { ...opts, work, env });
 
 async function listBytes(prefix) {
   const xml = await http('GET', `/bench?list-type=2&prefix=${encodeURIComponent(prefix)}`);
@@ -112,7 +100,7 @@ const rows = [];
 const step = async (what, file, ts) => {
   const before = await listBytes('dedup/');
   await requests();
-  runTimed([bin, 'backup_data', dedupCfg, dataPath(ts, `gpbackup_0_${ts}_1`)], { stdinFile: file });
+  runTimed([bin, 'backup_data', dedupCfg, dataPath(ts, `gpbackup_0_${ts}_1`)], { stdinFile: `|${file}` });
   const r = await requests();
   const added = (await listBytes('dedup/')) - before;
   const total = Object.values(r).reduce((a, b) => a + b, 0);
@@ -131,11 +119,11 @@ const m = { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: 
 for (let i = 0; i < RUNS; i++) {
   const fresh = config(`fresh${i}`, { deduplication: 'on' });
   const ts = `2025020${i + 1}000000`;
-  m.plainUp.push(runTimed([bin, 'backup_data', plainCfg, dataPath(ts, 'p')], { stdinFile: rowsFile }));
-  m.dedupUp.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd')], { stdinFile: rowsFile }));
-  m.dedupAgain.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd2')], { stdinFile: rowsFile }));
-  m.plainDown.push(runTimed([bin, 'restore_data', plainCfg, dataPath(ts, 'p')], { restore: true }));
-  m.dedupDown.push(runTimed([bin, 'restore_data', fresh, dataPath(ts, 'd')], { restore: true }));
+  m.plainUp.push(runTimed([bin, 'backup_data', plainCfg, dataPath(ts, 'p')], { stdinFile: `|${rowsFile}` }));
+  m.dedupUp.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd')], { stdinFile: `|${rowsFile}` }));
+  m.dedupAgain.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd2')], { stdinFile: `|${rowsFile}` }));
+  m.plainDown.push(runTimed([bin, 'restore_data', plainCfg, dataPath(ts, 'p')], { stdoutCmd: 'cat > /dev/null' }));
+  m.dedupDown.push(runTimed([bin, 'restore_data', fresh, dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
 }
 const gib = sizeOf(rowsFile) / 2 ** 30;
 const line = (what, xs) =>

@@ -1,6 +1,7 @@
 // What the fast-s3 benchmarks share (bench.mjs, bench-dedup.mjs): their options, medians, and
 // the in-memory S3 stand-in (test/support/fast-s3.mjs) in its own process, killed when they exit.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,4 +34,23 @@ export async function startFastS3() {
   const stop = () => server.kill();
   process.on('exit', stop);
   return { port, endpoint: `http://127.0.0.1:${port}`, stop };
+}
+
+/**
+ * Runs `argv` under GNU time (`work`: where its report goes): stdin from a file (`|file`: through
+ * a pipe from cat) or /dev/null, stdout into `stdoutCmd` or /dev/null. Wall seconds, CPU seconds
+ * (user + system) and peak RSS.
+ */
+export function timedRun(argv, { stdinFile, stdoutCmd, work, env }) {
+  const quoted = argv.map(a => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const out = join(work, 'time.out');
+  const inner = `/usr/bin/time -f '%e %U %S %M' -o ${out} ${quoted}${stdinFile ? ` < ${stdinFile}` : ' < /dev/null'}`;
+  const shell = stdinFile && stdinFile.startsWith('|') ? `cat ${stdinFile.slice(1)} | ${inner.replace(/ < \S+$/, '')}` : inner;
+  const cmd = stdoutCmd ? `${shell} | ${stdoutCmd}` : `${shell} > /dev/null`;
+  const t0 = performance.now();
+  const r = spawnSync('sh', ['-c', `set -e; ${cmd}`], { env, encoding: 'utf8' });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
+  const [, u, s, m] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { wall, cpu: u + s, rssMiB: m / 1024 };
 }

@@ -24,7 +24,7 @@ import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { args, median, option, root, startFastS3 } from './bench-support.mjs';
+import { args, median, option, root, startFastS3, timedRun } from './bench-support.mjs';
 
 const RUNS = Number(option('--runs', '11'));
 const BIG_MIB = Number(option('--mib', '256'));
@@ -131,6 +131,7 @@ writeFileSync(bigFile, big);
 const kibFile = join(work, 'kib.bin');
 writeFileSync(kibFile, kib);
 const env = { PATH: '/usr/bin:/bin', HOME: home };
+const runTimed = (argv, opts = {}) => timedRun(argv, { ...opts, work, env });
 const dataPath = (ts, n) => join(work, 'data/gpseg0/backups', ts.slice(0, 8), ts, `gpbackup_0_${ts}_${n}`);
 
 const raw = {};
@@ -173,20 +174,6 @@ function pick(runs) {
 // ---------- the plugin ----------
 
 /** Runs `argv` under GNU time; stdin/stdout as files or shell redirections via sh -c. */
-function runTimed(argv, { stdinFile, stdoutCmd } = {}) {
-  const quoted = argv.map(a => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  const out = join(work, 'time.out');
-  const inner = `${TIME} -f '%e %U %S %M' -o ${out} ${quoted}${stdinFile ? ` < ${stdinFile}` : ' < /dev/null'}`;
-  const shell = stdinFile && stdinFile.startsWith('|') ? `cat ${stdinFile.slice(1)} | ${inner.replace(/ < \S+$/, '')}` : inner;
-  const cmd = stdoutCmd ? `${shell} | ${stdoutCmd}` : `${shell} > /dev/null`;
-  const t0 = performance.now();
-  const r = spawnSync('sh', ['-c', `set -e; ${cmd}`], { env, encoding: 'utf8' });
-  const wall = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
-  const [, u, s, m] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { wall, cpu: u + s, rssMiB: m / 1024 };
-}
-
 const results = variants.map(() => ({ api: [], pair: [], restore1k: [], up: [], down: [], concurrent: undefined }));
 for (let i = 0; i < RUNS; i++) {
   variants.forEach(({ bin, cfg }, b) => {
