@@ -88,6 +88,11 @@ export class ManifestCatcher implements Sink {
     else await this.out.write(seen);
   }
 
+  /** True once the object's first bytes showed a manifest. */
+  get caughtManifest(): boolean {
+    return this.caught !== undefined;
+  }
+
   /** The manifest's bytes, if the object was one; a short object that was not is written out now. */
   async finish(): Promise<Buffer | undefined> {
     if (this.head?.length) {

@@ -34,6 +34,8 @@ export async function restoreObject(
   key: string,
   out: Sink,
   opts: TransferOptions,
+  /** What the log says of a plain object once it is read (a deduplication manifest is one too). */
+  plainNote: () => string = () => 'restored as stored',
 ): Promise<{ bytes: number; note: string }> {
   const sink = new DetectingSink(out, config.decryptionKeys, s3Url(store.bucket, key));
   const bytes = await downloadObject(store, key, sink, opts);
@@ -42,7 +44,7 @@ export async function restoreObject(
     log.info(`${s3Url(store.bucket, key)} is client-side encrypted: every segment decrypted and verified (key ID ${sink.keyId})`);
     return { bytes, note: 'decrypted' };
   }
-  log.info(`${s3Url(store.bucket, key)} is not client-side encrypted: restored as stored`);
+  log.info(`${s3Url(store.bucket, key)} is not client-side encrypted: ${plainNote()}`);
   return { bytes, note: '' };
 }
 

@@ -94,6 +94,9 @@ describe('deduplicated objects', () => {
     for (const p of [path1, path2]) assert.ok(ok(await env.run(['restore_data', cfg, p]), 'restore_data').stdout.equals(data));
     // A config without deduplication reads them too.
     assert.ok(ok(await env.run(['restore_data', plainCfg, path2]), 'restore_data, plain config').stdout.equals(data));
+    assert.match(env.logText(), /is not client-side encrypted: a deduplication manifest, whose chunks are restored next/);
+    assert.match(env.logText(), /deduplicated: \d+ chunk\(s\) fetched and verified/);
+    assert.match(env.logText(), /deduplicated: \d+ chunk\(s\), 0 new \(0 bytes of the stream, 0 stored, zstd\)/);
     assert.deepEqual(await s3.listKeys(BUCKET, `${folder}/chunks-sessions/`), []);
   });
 
