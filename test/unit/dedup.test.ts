@@ -320,3 +320,12 @@ test('a backup that fails midway leaves no manifest, and its chunks go with the 
   r = await prune(store, pruneOpts(3600_000));
   assert.equal(r.deleted, orphans);
 });
+
+test('an empty stream and a one-byte stream round-trip', async () => {
+  for (const data of [Buffer.alloc(0), Buffer.from('x')]) {
+    const store = new MemoryStore();
+    const r = await backup(store, data);
+    assert.equal(r.chunks, data.length);
+    assert.deepEqual(await restore(store), data);
+  }
+});
