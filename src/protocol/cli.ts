@@ -24,7 +24,9 @@ export function usage(): string {
     '  plugin_api_version',
     '  --version',
   ];
-  for (const spec of Object.values(COMMANDS)) lines.push(`  ${spec.name} ${spec.usage}`);
+  for (const spec of Object.values(COMMANDS)) if (!spec.byHand) lines.push(`  ${spec.name} ${spec.usage}`);
+  lines.push('', 'Commands a DBA runs by hand (gpbackup never calls them; they only read the bucket):');
+  for (const spec of Object.values(COMMANDS)) if (spec.byHand) lines.push(`  ${spec.name} ${spec.usage}`);
   return lines.join('\n') + '\n';
 }
 
