@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { writeBackup, type FixtureBackup } from '../support/gpbackup-fixture.js';
+import { DEFAULT_TABLES, writeBackup, type FixtureBackup } from '../support/gpbackup-fixture.js';
+import { referenceTools } from '../support/reference.js';
 import { PluginEnv, type RunResult } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
@@ -274,5 +275,70 @@ describe('verify_backup', () => {
     const r = await env.run(['verify_backup', cfg, FULL.timestamp, '--fast']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown option --fast/);
+  });
+});
+
+describe('backups the Go plugin wrote', () => {
+  const tools = referenceTools();
+  // One table of 6 MiB a segment: the Go plugin uploads it in two parts of 5 MB (an ETag of -2, and no CRC-32).
+  const GO: FixtureBackup = {
+    timestamp: '20250310010000',
+    compression: 'gzip',
+    segments: 2,
+    tables: [...DEFAULT_TABLES, { oid: 16500, schema: 'public', name: 'events', bytes: 6 * 1024 * 1024 }],
+  };
+  const GO_SINGLE: FixtureBackup = { timestamp: '20250311010000', singleDataFile: true, compression: 'gzip', segments: 2 };
+  let goEnv: PluginEnv;
+  let goCfg: string;
+  const folder = 'cluster1/go-written';
+
+  before(async () => {
+    if (typeof tools === 'string') return;
+    goEnv = new PluginEnv(tools.goPlugin);
+    // The Go plugin refuses options it does not know.
+    const { restore_subset: _, ...goOptions } = testOptions(s3, BUCKET, folder, { region: 'us-east-1' });
+    goCfg = goEnv.writeConfig(goOptions);
+    await writeBackup(goEnv, goCfg, GO);
+    await writeBackup(goEnv, goCfg, GO_SINGLE);
+  });
+
+  after(() => {
+    if (typeof tools === 'string') return;
+    goEnv?.cleanup();
+    tools.cleanup();
+  });
+
+  test('are listed and verified: --deep checks their MD5 ETags and names any object checked for size only', async t => {
+    if (typeof tools === 'string') return t.skip(tools);
+    const ourCfg = env.writeConfig(testOptions(s3, BUCKET, folder), 'go-written.yaml');
+    const list = json<Summary[]>(await env.run(['list_backups', ourCfg, '--json']));
+    assert.deepEqual(
+      list.map(b => [b.timestamp, b.dataFormat, b.complete, b.clientSideEncrypted]),
+      [
+        [GO_SINGLE.timestamp, 'single-data-file', true, false],
+        [GO.timestamp, 'per-table', true, false],
+      ],
+    );
+    for (const b of [GO, GO_SINGLE]) {
+      const r = await env.run(['verify_backup', ourCfg, b.timestamp, '--deep', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const report = json<Report>(r);
+      const large = b === GO ? [0, 1].map(c => `${folder}/backups/20250310/${GO.timestamp}/gpbackup_${c}_${GO.timestamp}_16500.gz`) : [];
+      assert.equal(report.deep!.checkedBy['md5-etag'], report.deep!.objects - large.length, JSON.stringify(report.deep));
+      assert.deepEqual(report.deep!.sizeOnly.map(s => s.key).sort(), large);
+    }
+    const text = await env.run(['verify_backup', ourCfg, GO.timestamp, '--deep']);
+    assert.match(text.stdout.toString(), /, 2 for their size only\n/);
+    assert.match(text.stdout.toString(), /^size only: cluster1\/go-written\/backups\/20250310\/20250310010000\/gpbackup_0_20250310010000_16500\.gz: /m);
+    if (s3.kind !== 's3rver') return;
+    const key = `${folder}/backups/20250310/${GO.timestamp}/gpbackup_1_${GO.timestamp}_16402.gz`;
+    await s3.corruptObject(BUCKET, key, 5);
+    try {
+      const r = await env.run(['verify_backup', ourCfg, GO.timestamp, '--deep', '--json']);
+      assert.equal(r.code, 1);
+      assert.ok(json<Report>(r).problems.some(p => p.kind === 'checksum-mismatch' && p.key === key), r.stdout.toString());
+    } finally {
+      await s3.corruptObject(BUCKET, key, 5);
+    }
   });
 });

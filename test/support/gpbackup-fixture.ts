@@ -10,12 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import type { PluginEnv } from './plugin.js';
+import { patternBytes, type PluginEnv } from './plugin.js';
 
 export interface Table {
   oid: number;
   schema: string;
   name: string;
+  /** The data file's size on each segment, when a test needs a large one (rows of text otherwise). */
+  bytes?: number;
 }
 
 export interface FixtureBackup {
@@ -42,6 +44,7 @@ function extension(compression: FixtureBackup['compression']): string {
 
 /** A table's COPY output on a segment: CSV rows, compressed as gpbackup_helper would (zstd frames stand in as marked bytes). */
 export function tableData(b: FixtureBackup, table: Table, content: number): Buffer {
+  if (table.bytes !== undefined) return patternBytes(table.bytes + content);
   const rows = Array.from({ length: 50 + content * 7 + (table.oid % 13) }, (_, i) => `${i},${table.name}-${content}-${i},${(i * 3.25).toFixed(2)}`).join('\n') + '\n';
   const plain = Buffer.from(rows);
   if (b.compression === 'gzip') return gzipSync(plain);
