@@ -8,6 +8,7 @@ import { describeError, PluginError } from '../errors.js';
 import { EXIT_OK, UsageError } from './errors.js';
 import { COMMANDS, type CommandSpec } from './commands.js';
 import { log } from '../log/gplog.js';
+import { ReaderClosedError } from '../storage/sink.js';
 
 declare const __PLUGIN_VERSION__: string;
 
@@ -85,6 +86,12 @@ export async function runCli(argv: string[]): Promise<number> {
       log.fatal(err.message);
       process.stderr.write(usage());
       return err.exitCode;
+    }
+    if (err instanceof ReaderClosedError) {
+      // Not alarming (gpbackup_helper closes the pipe on purpose once it has its tables), and yet
+      // not a success: the stream was not delivered whole.
+      log.notice(`${name}: ${err.message}: stopped, exit 1 (every byte written before was delivered; gpbackup_helper closes the pipe on purpose in a filtered restore)`);
+      return 1;
     }
     // Every failure's line names the command, once.
     const message = describeError(err);
