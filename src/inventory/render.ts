@@ -41,7 +41,10 @@ export function verifyText(r: VerifyReport): string {
     );
     for (const s of r.deep.sizeOnly) lines.push(`size only: ${s.key}: ${s.reason}`);
   }
-  for (const p of r.problems) lines.push(`PROBLEM ${p.kind}: ${p.key}: ${p.message}`);
+  for (const p of r.problems) {
+    const needed = p.backup && p.backup !== r.timestamp ? ` (of backup ${p.backup}, which the restore plan of ${r.timestamp} needs)` : '';
+    lines.push(`PROBLEM ${p.kind}: ${p.key}: ${p.message}${needed}`);
+  }
   const what = r.mode === 'deep' ? 'every byte read and checked' : 'every object present (quick check; --deep reads every byte)';
   lines.push(r.ok ? `OK: backup ${r.timestamp} would restore: ${what}` : `FAILED: backup ${r.timestamp}: ${r.problems.length} problem(s)`);
   return lines.join('\n') + '\n';

@@ -26,6 +26,8 @@ export type ProblemKind = 'missing-object' | 'wrong-size' | 'checksum-mismatch' 
 
 export interface VerifyProblem {
   kind: ProblemKind;
+  /** The backup the object belongs to: the one verified, or an earlier one its restore plan needs. */
+  backup: string;
   /** The object (full key) the problem is about. */
   key: string;
   message: string;
@@ -108,7 +110,8 @@ class Verification {
   ) {}
 
   problem(kind: ProblemKind, key: string, message: string): void {
-    this.problems.push({ kind, key, message });
+    const backup = /\/backups\/\d{8}\/(\d{14})\//.exec(key)?.[1] ?? '';
+    this.problems.push({ kind, backup, key, message });
   }
 
   private async list(timestamp: string): Promise<BackupObjects> {
@@ -123,7 +126,7 @@ class Verification {
     const key = b.prefix + file;
     const size = b.files.get(file);
     if (size === undefined) {
-      this.problem('missing-object', key, 'missing object');
+      this.problem('missing-object', key, 'not in the bucket');
       return undefined;
     }
     try {
@@ -137,7 +140,7 @@ class Verification {
 
   private expect(b: BackupObjects, file: string): number | undefined {
     const size = b.files.get(file);
-    if (size === undefined) this.problem('missing-object', b.prefix + file, 'missing object');
+    if (size === undefined) this.problem('missing-object', b.prefix + file, 'not in the bucket');
     return size;
   }
 
