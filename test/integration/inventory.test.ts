@@ -101,6 +101,17 @@ async function assertFailsNaming(ts: string, kind: string, key: string, deep = f
   assert.match(text.stderr, /would not restore/);
 }
 
+/** Runs `check` with the objects `keys` taken out of the bucket, and puts them back after. */
+async function withoutObjects(keys: string[], check: () => Promise<void>): Promise<void> {
+  const saved = await Promise.all(keys.map(async k => [k, await s3.getObject(BUCKET, k)] as const));
+  for (const k of keys) await s3.deleteObject(BUCKET, k);
+  try {
+    await check();
+  } finally {
+    for (const [k, body] of saved) await s3.putObject(BUCKET, k, body!);
+  }
+}
+
 describe('list_backups', () => {
   test('lists every backup newest first, with what each holds and needs', async () => {
     const r = await env.run(['list_backups', encryptedCfg, '--json']);
@@ -187,55 +198,36 @@ describe('verify_backup', () => {
 
   test('a missing data file of one table on one segment', async () => {
     const key = keyOf(FULL.timestamp, `gpbackup_1_${FULL.timestamp}_16390.gz`);
-    const saved = await s3.getObject(BUCKET, key);
-    await s3.deleteObject(BUCKET, key);
-    try {
+    await withoutObjects([key], async () => {
       await assertFailsNaming(FULL.timestamp, 'missing-object', key);
       const list = json<Summary[]>(await env.run(['list_backups', cfg, '--json']));
       assert.equal(list.find(b => b.timestamp === FULL.timestamp)!.complete, true, 'list_backups sees data on every segment; verify_backup checks each table');
-    } finally {
-      await s3.putObject(BUCKET, key, saved!);
-    }
+    });
   });
 
   test('a missing segment TOC of a single-data-file backup', async () => {
     const key = keyOf(SINGLE.timestamp, `gpbackup_2_${SINGLE.timestamp}_toc.yaml`);
-    const saved = await s3.getObject(BUCKET, key);
-    await s3.deleteObject(BUCKET, key);
-    try {
+    await withoutObjects([key], async () => {
       await assertFailsNaming(SINGLE.timestamp, 'missing-object', key);
       const list = json<Summary[]>(await env.run(['list_backups', cfg, '--json']));
       const entry = list.find(b => b.timestamp === SINGLE.timestamp)!;
       assert.equal(entry.complete, false);
       assert.match(entry.problems.join(), /gpbackup_2_20250302010000_toc\.yaml/);
-    } finally {
-      await s3.putObject(BUCKET, key, saved!);
-    }
+    });
   });
 
   test('a missing object of an incremental backup\'s base fails the incremental one', async () => {
     const key = keyOf(BASE.timestamp, `gpbackup_0_${BASE.timestamp}_16402`);
-    const saved = await s3.getObject(BUCKET, key);
-    await s3.deleteObject(BUCKET, key);
-    try {
-      await assertFailsNaming(INCR.timestamp, 'missing-object', key);
-    } finally {
-      await s3.putObject(BUCKET, key, saved!);
-    }
+    await withoutObjects([key], () => assertFailsNaming(INCR.timestamp, 'missing-object', key));
   });
 
   test('a base that is gone entirely is a missing dependency', async () => {
     const prefix = `${FOLDER}/backups/${BASE.timestamp.slice(0, 8)}/${BASE.timestamp}/`;
-    const keys = await s3.listKeys(BUCKET, prefix);
-    const saved = await Promise.all(keys.map(async k => [k, await s3.getObject(BUCKET, k)] as const));
-    for (const k of keys) await s3.deleteObject(BUCKET, k);
-    try {
+    await withoutObjects(await s3.listKeys(BUCKET, prefix), async () => {
       await assertFailsNaming(INCR.timestamp, 'missing-dependency', `${prefix}gpbackup_${BASE.timestamp}_config.yaml`);
       const list = json<Summary[]>(await env.run(['list_backups', cfg, '--json']));
       assert.match(list.find(b => b.timestamp === INCR.timestamp)!.problems.join(), /missing dependency: 20250303010000/);
-    } finally {
-      for (const [k, body] of saved) await s3.putObject(BUCKET, k, body!);
-    }
+    });
   });
 
   test('a single data file cut short has the wrong size for its segment TOC', async t => {
