@@ -214,9 +214,15 @@ class Verification {
         this.problem('missing-object', b.prefix + segmentTocFile(b.timestamp, c), `the segment TOC has no byte range for table OID(s) ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', ...' : ''} of the backup's TOC`);
       }
       if (size === undefined) return;
-      const expected = Math.max(0, ...[...entries.values()].map(e => e.endByte));
       const plainSize = encrypted ? layoutOf(size, DEFAULT_SEGMENT_SIZE)?.plainSize : size;
-      if (plainSize !== undefined && plainSize !== expected) {
+      if (plainSize === undefined) return; // named by the check of encrypted sizes
+      // gpbackup_helper counts the bytes it feeds the compressor: only an uncompressed file's size is known.
+      if (config.compressed) {
+        if (plainSize === 0) this.problem('wrong-size', b.prefix + dataName, 'wrong size: the compressed data file is empty');
+        return;
+      }
+      const expected = Math.max(0, ...[...entries.values()].map(e => e.endByte));
+      if (plainSize !== expected) {
         this.problem('wrong-size', b.prefix + dataName, `wrong size: the segment TOC implies ${expected} bytes${encrypted ? ' of plaintext' : ''}, the object holds ${plainSize}`);
       }
     });

@@ -6,7 +6,8 @@
  * `dataentries`), `_report`, `_metadata.sql`, `_plugin_config.yaml` on the coordinator (content
  * -1), and per segment either `gpbackup_<c>_<TS>_<oid><ext>` for each table or, with
  * --single-data-file, `gpbackup_<c>_<TS><ext>` and its `gpbackup_<c>_<TS>_toc.yaml` of byte
- * offsets (toc.SegmentTOC); ext is `.gz` (gzip), `.zst` (zstd) or none.
+ * offsets (toc.SegmentTOC: the offsets count the bytes gpbackup_helper feeds its compressor, so
+ * they are offsets in the uncompressed stream); ext is `.gz` (gzip), `.zst` (zstd) or none.
  */
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
@@ -42,12 +43,15 @@ function extension(compression: FixtureBackup['compression']): string {
   return compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : '';
 }
 
-/** A table's COPY output on a segment: CSV rows, compressed as gpbackup_helper would (zstd frames stand in as marked bytes). */
-export function tableData(b: FixtureBackup, table: Table, content: number): Buffer {
+/** A table's COPY output on a segment: CSV rows (or `bytes` of a pattern). */
+function tableRows(table: Table, content: number): Buffer {
   if (table.bytes !== undefined) return patternBytes(table.bytes + content);
-  const rows = Array.from({ length: 50 + content * 7 + (table.oid % 13) }, (_, i) => `${i},${table.name}-${content}-${i},${(i * 3.25).toFixed(2)}`).join('\n') + '\n';
-  const plain = Buffer.from(rows);
-  if (b.compression === 'gzip') return gzipSync(plain);
+  return Buffer.from(Array.from({ length: 50 + content * 7 + (table.oid % 13) }, (_, i) => `${i},${table.name}-${content}-${i},${(i * 3.25).toFixed(2)}`).join('\n') + '\n');
+}
+
+/** Compressed as gpbackup_helper compresses (zstd frames stand in as marked bytes). */
+function compress(b: FixtureBackup, plain: Buffer): Buffer {
+  if ((b.compression ?? 'gzip') === 'gzip') return gzipSync(plain);
   if (b.compression === 'zstd') return Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), plain]);
   return plain;
 }
@@ -148,18 +152,19 @@ export async function writeBackup(env: PluginEnv, config: string, b: FixtureBack
   const segmentWrites: Promise<void>[] = [];
   for (let c = 0; c < (b.segments ?? 2); c++) {
     if (!b.singleDataFile) {
-      for (const t of tables) segmentWrites.push(backupData(c, `gpbackup_${c}_${ts}_${t.oid}${ext}`, tableData(b, t, c)));
+      for (const t of tables) segmentWrites.push(backupData(c, `gpbackup_${c}_${ts}_${t.oid}${ext}`, compress(b, tableRows(t, c))));
       continue;
     }
+    // One compressed stream of every table; the segment TOC counts the bytes fed to the compressor.
     let offset = 0;
     const toc: string[] = ['dataentries:'];
     const pieces = tables.map(t => {
-      const data = tableData(b, t, c);
+      const data = tableRows(t, c);
       toc.push(`  ${t.oid}:\n    startbyte: ${offset}\n    endbyte: ${offset + data.length}`);
       offset += data.length;
       return data;
     });
-    segmentWrites.push(backupData(c, `gpbackup_${c}_${ts}${ext}`, Buffer.concat(pieces)));
+    segmentWrites.push(backupData(c, `gpbackup_${c}_${ts}${ext}`, compress(b, Buffer.concat(pieces))));
     // The segment TOC is written by gpbackup_helper on the segment's host and sent with backup_file.
     const tocPath = env.writeFile(`data/gpseg${c}/backups/${ts.slice(0, 8)}/${ts}/gpbackup_${c}_${ts}_toc.yaml`, toc.join('\n') + '\n');
     segmentWrites.push(
