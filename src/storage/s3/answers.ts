@@ -86,10 +86,21 @@ const NOT_TLS = /WRONG_VERSION_NUMBER|wrong version number|packet length too lon
 /** Codes of a plain-http request a TLS server may answer with: a reset, a closed connection, bytes no HTTP parser reads. */
 const HTTP_REFUSED = /^(ECONNRESET|EPIPE|HPE_.*)$/;
 
+/** Answers of speaksTls by host:port: requests cut off side by side ask once. */
+const tlsPorts = new Map<string, Promise<boolean>>();
+
 /** Whether a TLS handshake with host:port completes (the certificate is not judged: only the protocol). */
 function speaksTls(target: Target, timeoutMs: number): Promise<boolean> {
+  const known = tlsPorts.get(`${target.hostname}:${target.port}`);
+  if (known) return known;
+  const answer = handshake(target, timeoutMs);
+  tlsPorts.set(`${target.hostname}:${target.port}`, answer);
+  return answer;
+}
+
+function handshake(target: Target, timeoutMs: number): Promise<boolean> {
   return new Promise(resolve => {
-    const socket = tlsConnect({ host: target.hostname, port: target.port, servername: undefined, rejectUnauthorized: false });
+    const socket = tlsConnect({ host: target.hostname, port: target.port, rejectUnauthorized: false });
     const done = (yes: boolean) => {
       clearTimeout(timer);
       // A handshake that completed is closed politely (close_notify), so the server logs no failed handshake.

@@ -51,7 +51,6 @@ const LAYOUT_METADATA = 'x-amz-meta-gpbackup-part-layout';
 const SSE_HEADER = 'x-amz-server-side-encryption';
 const RETRY_BASE_MS = 100;
 const RETRY_CAP_MS = 5_000;
-/** Error bodies are short; a larger one is cut. */
 /** How long the one TLS handshake that tells a TLS port from a plain-http one may take (answers.ts). */
 const PROTOCOL_PROBE_MS = 2_000;
 
@@ -84,7 +83,6 @@ interface RequestSpec {
   attempts?: number;
 }
 
-/** An error answer from the server. */
 /** Where a 307 sent a request: its Location, signed for that host. */
 interface Redirect {
   target: Target;
@@ -135,13 +133,9 @@ function header(res: Answer, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function readBody(res: Answer, limit = Number.POSITIVE_INFINITY): Promise<string> {
+async function readBody(res: Answer): Promise<string> {
   const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    if (size < limit) chunks.push(chunk);
-    size += chunk.length;
-  }
+  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');
 }
 
