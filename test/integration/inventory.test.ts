@@ -155,6 +155,15 @@ describe('list_backups', () => {
     assert.match(lines.find(l => l.startsWith(SINGLE.timestamp))!, /single-file none\s+full/);
   });
 
+  test('a folder without backups: exit 0, and stderr says where it looked', async () => {
+    const empty = env.writeConfig(testOptions(s3, BUCKET, 'cluster1/nothing-here'), 'empty.yaml');
+    const r = await env.run(['list_backups', empty]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.length, 0);
+    assert.equal(r.stderr, `list_backups: no backups under s3://${BUCKET}/cluster1/nothing-here/backups/\n`);
+    assert.equal((await env.run(['list_backups', empty, '--json'])).stdout.toString(), '[]\n');
+  });
+
   test('--help names both as commands a DBA runs by hand', async () => {
     const r = await env.run(['--help']);
     assert.match(r.stdout.toString(), /by hand[^\n]*\n  list_backups <config> \[--json\]\n  verify_backup <config> <timestamp> \[--deep\] \[--json\]/);
