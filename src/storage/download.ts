@@ -12,6 +12,7 @@ import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import { partSizeIn } from './partplan.js';
 import { BufferPool } from './pool.js';
+import { collectYoungGarbage } from './young-gc.js';
 import { planRangeGets, selectPieces } from './ranges.js';
 import type { Sink } from './sink.js';
 import { MIN_PART_SIZE, type ObjectStore, type PartLayout, type RangeResponse } from './store.js';
@@ -34,18 +35,6 @@ export function splitRanges(ranges: Range[], partSize: number): Range[] {
   }
   return pieces;
 }
-
-/**
- * Under Bun, a young-generation collection. Bun hands every socket read to JavaScript in a new
- * buffer of up to 512 KiB (node:net's onread copies out of it), which the allocator frees, and
- * returns to the OS, only when a collection finds it: until then each read lands on fresh pages,
- * faulted in and zeroed by the kernel. Collected after each piece, the next reads reuse those
- * pages: a 256 MiB restore into a pipe took a fifth less CPU and less peak RSS (docs/performance.md).
- */
-const collectReadBuffers: () => void = (() => {
-  const bun = (globalThis as { Bun?: { gc(full: boolean): void } }).Bun;
-  return bun ? () => bun.gc(false) : () => {};
-})();
 
 /** A piece's bytes and their CRC-32. */
 interface Piece {
@@ -183,7 +172,8 @@ async function fetchInOrder(
       observe?.(data);
       await sink.write(data);
       fetcher.pool.give(data);
-      collectReadBuffers();
+      // Bun's socket reads leave a fresh buffer each (young-gc.ts).
+      collectYoungGarbage();
       bytes += data.length;
     }
   } catch (err) {
