@@ -172,8 +172,8 @@ async function fetchInOrder(
       observe?.(data);
       await sink.write(data);
       fetcher.pool.give(data);
-      // Bun's socket reads leave a fresh buffer each (young-gc.ts).
-      collectYoungGarbage();
+      // Bun's socket reads leave a fresh buffer each (young-gc.ts); none are to come after the last piece.
+      if (written + 1 < pieces.length) collectYoungGarbage();
       bytes += data.length;
     }
   } catch (err) {
