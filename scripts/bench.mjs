@@ -22,7 +22,8 @@
 //     (raw: one PUT, one GET);
 //   256 MiB backup_data from a pipe and restore_data into cat (raw: multipart PUT of 16 MiB parts,
 //     4 at a time; one GET stream; ranged GETs of 8 MiB, 6 at a time);
-//   64 concurrent 1 KiB backup_data processes (raw: 64 PUTs on 64 new connections).
+//   64 concurrent 1 KiB backup_data processes (raw: 64 PUTs on 64 new connections);
+//   128 1 KiB backup_data, then their 128 restore_data, 16 processes at a time.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -277,7 +278,7 @@ function parseTimes(file) {
   return { wall, cpu: u + s, rssMiB: m / 1024 };
 }
 
-const results = variants.map(() => ({ api: [], pair: [], restore1k: [], restoreFile: [], up: [], down: [], concurrent: undefined }));
+const results = variants.map(() => ({ api: [], pair: [], restore1k: [], restoreFile: [], up: [], down: [], concurrent: undefined, manySmall: undefined }));
 /** A 1 KiB file each variant backs up once and restores in every run (a report file's path). */
 const reportPath = b => join(work, 'data/gpseg0/backups/20250101/20250101000003', `gpbackup_20250101000003_report_${b}`);
 variants.forEach(({ bin, cfg }, b) => {
@@ -326,22 +327,42 @@ if (!CURL && !into.equals(big)) throw new Error('the raw client read back other 
 raw.stream = pick(rawStreams);
 raw.down = pick(rawDowns);
 agent.destroy();
-for (const [b, { bin, cfg }] of variants.entries()) {
+/** One call under the timer, not waited for: `sh -c` with the timer, stdin from `stdin`, stdout dropped. */
+function timedCall(argv, out, stdin = '/dev/null') {
+  const quoted = argv.map(a => `'${a}'`).join(' ');
+  return new Promise((res, rej) => {
+    const child = spawn('sh', ['-c', `${timerArgs} -o ${out} ${quoted} < ${stdin} > /dev/null`], { env, stdio: 'ignore' });
+    child.on('exit', code => (code === 0 ? res(parseTimes(out)) : rej(new Error(`${argv.slice(0, 2).join(' ')} exited ${code}`))));
+  });
+}
+/** Wall time of `calls` (functions starting a timed call), `limit` at a time, and their summed CPU and peak RSS. */
+async function callsAtOnce(calls, limit) {
   const t0 = performance.now();
-  const runs = await Promise.all(
-    Array.from({ length: 64 }, (_, i) =>
-      new Promise((res, rej) => {
-        const out = join(work, `c-${b}-${i}.time`);
-        const child = spawn('sh', ['-c', `${timerArgs} -o ${out} '${bin}' backup_data '${cfg}' '${dataPath('20250101000002', `${b}_${i}`)}' < ${kibFile}`], { env, stdio: 'ignore' });
-        child.on('exit', code => (code === 0 ? res(parseTimes(out)) : rej(new Error(`concurrent backup_data ${i} exited ${code}`))));
-      }),
-    ),
-  );
-  results[b].concurrent = {
+  const runs = [];
+  await pool(calls.length, limit, async i => runs.push(await calls[i]()));
+  return {
     wall: (performance.now() - t0) / 1000,
     cpu: runs.reduce((a, r) => a + r.cpu, 0),
     rssMiB: runs.reduce((a, r) => a + r.rssMiB, 0),
   };
+}
+for (const [b, { bin, cfg }] of variants.entries()) {
+  const at = (ts, i) => dataPath(ts, `${b}_${i}`);
+  const time = i => join(work, `c-${b}-${i}.time`);
+  results[b].concurrent = await callsAtOnce(
+    Array.from({ length: 64 }, (_, i) => () => timedCall([bin, 'backup_data', cfg, at('20250101000002', i)], time(i), kibFile)),
+    64,
+  );
+  // As gpbackup and gprestore call it for many small tables: 128 backups, then their 128 restores.
+  const ups = await callsAtOnce(
+    Array.from({ length: 128 }, (_, i) => () => timedCall([bin, 'backup_data', cfg, at('20250101000004', i)], time(i), kibFile)),
+    16,
+  );
+  const downs = await callsAtOnce(
+    Array.from({ length: 128 }, (_, i) => () => timedCall([bin, 'restore_data', cfg, at('20250101000004', i)], time(i))),
+    16,
+  );
+  results[b].manySmall = { wall: ups.wall + downs.wall, cpu: ups.cpu + downs.cpu, rssMiB: Math.max(ups.rssMiB, downs.rssMiB) / 128 };
 }
 cleanup();
 
@@ -389,6 +410,8 @@ for (const [b, { label }] of variants.entries()) {
     `  ${BIG_MIB} MiB backup_data from a pipe         ${large(r.up)}`,
     `  ${BIG_MIB} MiB restore_data into cat           ${large(r.down)}`,
     `  64 concurrent 1 KiB backup_data        ${secs(r.concurrent.wall)} total, ${r.concurrent.cpu.toFixed(2)} CPU-s, ${r.concurrent.rssMiB.toFixed(0)} MiB summed peak RSS`,
+    `  128 + 128 1 KiB backup/restore_data,   ${secs(r.manySmall.wall)} total, ${r.manySmall.cpu.toFixed(2)} CPU-s, ${r.manySmall.rssMiB.toFixed(0)} MiB mean peak RSS`,
+    `    16 at a time`,
   );
 }
 if (goIndex >= 0) {
