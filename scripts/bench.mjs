@@ -447,8 +447,8 @@ for (const [b, v] of variants.entries()) {
   lines.push(
     '',
     `client_side_encryption adds, ${v.bin} (budget ${ENCRYPTION_BUDGET} CPU-s/GiB each way):`,
-    `  backup_data   ${addedUp.toFixed(2)} CPU-s/GiB (${verdict(addedUp)}), peak RSS ${pick(results[b].up).rssMiB.toFixed(0)} MiB against ${pick(results[b - 1].up).rssMiB.toFixed(0)} MiB`,
-    `  restore_data  ${addedDown.toFixed(2)} CPU-s/GiB (${verdict(addedDown)}), peak RSS ${pick(results[b].down).rssMiB.toFixed(0)} MiB against ${pick(results[b - 1].down).rssMiB.toFixed(0)} MiB`,
+    `  backup_data   ${addedUp.toFixed(2)} CPU-s/GiB (${verdict(addedUp)}), peak RSS ${medians(results[b].up).rssMiB.toFixed(0)} MiB against ${medians(results[b - 1].up).rssMiB.toFixed(0)} MiB`,
+    `  restore_data  ${addedDown.toFixed(2)} CPU-s/GiB (${verdict(addedDown)}), peak RSS ${medians(results[b].down).rssMiB.toFixed(0)} MiB against ${medians(results[b - 1].down).rssMiB.toFixed(0)} MiB`,
   );
 }
 console.log(lines.join('\n'));
