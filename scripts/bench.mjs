@@ -7,10 +7,10 @@
 // from ../shared/e2e/reference.tar.xz (or --reference), unpacked into a temporary folder, when it is there;
 // else test/support/fast-s3.mjs (a node process, slower than the Go plugin: against it a benchmark
 // measures the server), and no Go plugin: the report says which. The server's raw ceiling is
-// measured with a node:http client (keep-alive, preallocated buffers): before the small calls, and
-// for the large download in turn with every large transfer of the plugins (one plain GET stream,
-// and 8 MiB ranges 6 at a time, the plugin's defaults), so every figure stands beside what the
-// server allows at that moment. The Go plugin runs at 10MB parts, as its maintainers advise.
+// measured with a node:http client (keep-alive, preallocated buffers) before the small calls; the
+// large download's by curl where it is (else that client), in turn with every large transfer of
+// the plugins (one plain GET stream, and 8 MiB ranges 6 at a time, the plugin's defaults), so
+// every figure stands beside what the server allows at that moment. The Go plugin runs at 10MB parts, as its maintainers advise.
 // Each --bin (default dist/gpbackup_s3_plugin) is measured; their runs and the Go plugin's alternate
 // (A B A B) so that a change in the machine's load hits them alike. With --encryption each --bin
 // is also run with client_side_encryption on (a raw 256-bit key file), in turn with the plain
