@@ -12,6 +12,7 @@ import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import { partSizeIn } from './partplan.js';
 import { BufferPool } from './pool.js';
+import { collectYoungGarbage } from './young-gc.js';
 import { planRangeGets, selectPieces } from './ranges.js';
 import type { Sink } from './sink.js';
 import { MIN_PART_SIZE, type ObjectStore, type PartLayout, type RangeResponse } from './store.js';
@@ -171,6 +172,8 @@ async function fetchInOrder(
       observe?.(data);
       await sink.write(data);
       fetcher.pool.give(data);
+      // Bun's socket reads leave a fresh buffer each (young-gc.ts); none are to come after the last piece.
+      if (written + 1 < pieces.length) collectYoungGarbage();
       bytes += data.length;
     }
   } catch (err) {
