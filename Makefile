@@ -22,9 +22,10 @@ test: build dist-arm64
 unit: node_modules/.package-lock.json
 	node scripts/test.mjs unit
 
-# Ours beside the raw ceiling of a fast in-memory S3 stand-in, in one run, with and without client-side
-# encryption in turn; then restore_data_subset of a million ranges; then deduplication's stored bytes,
-# requests and costs (docs/performance.md, docs/deduplication.md).
+# Ours beside the Go plugin and the raw ceiling of gofakes3 (both from ../shared/e2e/reference.tar.xz; without
+# it, the fast-s3 stand-in and no Go plugin), in one run, with and without client-side encryption in turn;
+# then restore_data_subset of a million ranges; then deduplication's stored bytes, requests and costs
+# against fast-s3, which counts requests (docs/performance.md, docs/deduplication.md).
 bench: build
 	node scripts/bench.mjs --encryption
 	node scripts/bench-subset.mjs

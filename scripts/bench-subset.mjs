@@ -51,6 +51,8 @@ try {
   server = launchS3rver(join(root, 's3rver'));
   const port = await server.port;
   const endpoint = `http://127.0.0.1:${port}`;
+  // The SDK (here an independent client beside the plugin's own) would warn that it drops Node 20 in 2027.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const client = new S3Client({
     endpoint,
     region: 'us-east-1',

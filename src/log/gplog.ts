@@ -159,6 +159,13 @@ export class Logger {
     this.write('DEBUG', msg);
   }
 
+  /** Something the caller should know that is not an error: one INFO line on stderr, and in the log. */
+  notice(msg: string): void {
+    const line = this.format('INFO', msg);
+    process.stderr.write(line);
+    this.append(line);
+  }
+
   /** An error for the caller: one line on stderr, and in the log. */
   fatal(msg: string): void {
     const line = this.format('ERROR', msg);

@@ -8,6 +8,7 @@ import { describeError, PluginError } from '../errors.js';
 import { EXIT_OK, UsageError } from './errors.js';
 import { COMMANDS, type CommandSpec } from './commands.js';
 import { log } from '../log/gplog.js';
+import { ReaderClosedError } from '../storage/sink.js';
 
 declare const __PLUGIN_VERSION__: string;
 
@@ -24,7 +25,9 @@ export function usage(): string {
     '  plugin_api_version',
     '  --version',
   ];
-  for (const spec of Object.values(COMMANDS)) lines.push(`  ${spec.name} ${spec.usage}`);
+  for (const spec of Object.values(COMMANDS)) if (!spec.byHand) lines.push(`  ${spec.name} ${spec.usage}`);
+  lines.push('', 'Commands a DBA runs by hand (gpbackup never calls them; they only read the bucket):');
+  for (const spec of Object.values(COMMANDS)) if (spec.byHand) lines.push(`  ${spec.name} ${spec.usage}`);
   return lines.join('\n') + '\n';
 }
 
@@ -83,6 +86,12 @@ export async function runCli(argv: string[]): Promise<number> {
       log.fatal(err.message);
       process.stderr.write(usage());
       return err.exitCode;
+    }
+    if (err instanceof ReaderClosedError) {
+      // Not alarming (gpbackup_helper closes the pipe on purpose once it has its tables), and yet
+      // not a success: the stream was not delivered whole.
+      log.notice(`${name}: ${err.message}: stopped, exit 1 (every byte written before was delivered; gpbackup_helper closes the pipe on purpose in a filtered restore)`);
+      return 1;
     }
     // Every failure's line names the command, once.
     const message = describeError(err);

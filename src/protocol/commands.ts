@@ -5,6 +5,8 @@
  */
 export interface CommandSpec {
   name: string;
+  /** A command a DBA runs by hand: gpbackup and gprestore never call it. */
+  byHand?: boolean;
   minArgs: number;
   maxArgs: number;
   usage: string;
@@ -16,11 +18,12 @@ const files = () => import('./files.js');
 const data = () => import('./data.js');
 const manage = () => import('./manage.js');
 const decryptCommand = () => import('./decrypt.js');
+const inventory = () => import('./inventory.js');
 
 const HOOK_USAGE = '<config> <local_backup_dir> <scope> [<content_id>]';
 
-function spec(name: string, minArgs: number, maxArgs: number, usage: string, run: CommandSpec['run']): CommandSpec {
-  return { name, minArgs, maxArgs, usage, run };
+function spec(name: string, minArgs: number, maxArgs: number, usage: string, run: CommandSpec['run'], byHand = false): CommandSpec {
+  return { name, minArgs, maxArgs, usage, run, byHand };
 }
 
 export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
@@ -43,5 +46,7 @@ export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
     spec('decrypt', 2, 16, '--key-file <file> [--key-file <older_file> ...]  (object on stdin, plaintext on stdout)', async a =>
       (await decryptCommand()).decrypt(a),
     ),
+    spec('list_backups', 1, 2, '<config> [--json]', async a => (await inventory()).listBackups(a), true),
+    spec('verify_backup', 2, 4, '<config> <timestamp> [--deep] [--json]', async a => (await inventory()).verifyBackup(a), true),
   ].map(s => [s.name, s]),
 );

@@ -40,7 +40,7 @@ export async function uploadAsConfigured(config: PluginConfig, store: ObjectStor
 /** A whole object to `out`: a manifest's chunks, or the object itself. */
 export async function restoreAnyObject(config: PluginConfig, store: ObjectStore, key: string, out: Sink, opts: TransferOptions): Promise<{ bytes: number; note: string }> {
   const catcher = new ManifestCatcher(out);
-  const restored = await restoreObject(config, store, key, catcher, opts, () =>
+  const restored = await restoreObject(config, store, key, catcher, opts, false, () =>
     catcher.caughtManifest ? 'a deduplication manifest, whose chunks are restored next' : 'restored as stored',
   );
   const caught = await catcher.finish();

@@ -5,7 +5,7 @@
  */
 import type { PluginConfig } from '../config/types.js';
 import { log } from '../log/gplog.js';
-import { downloadObject, downloadRanges, type Range } from '../storage/download.js';
+import { downloadObject, downloadRanges, type Range, type Verification } from '../storage/download.js';
 import { s3Url } from '../storage/keys.js';
 import type { Sink } from '../storage/sink.js';
 import type { PartSource } from '../storage/source.js';
@@ -27,25 +27,39 @@ export function uploadNote(config: PluginConfig): string {
   return [config.clientSideEncryption ? 'client-side encrypted' : '', config.deduplication ? 'deduplicated' : ''].filter(Boolean).join(', ');
 }
 
-/** A whole object to `out`, decrypted and verified if it is encrypted; returns the bytes downloaded and what it was. */
+export interface RestoredObject {
+  bytes: number;
+  /** 'decrypted' for a client-side encrypted object, else empty (for the transfer's log line). */
+  note: string;
+  /** What the stored bytes were checked against (verify_backup --deep reports it). */
+  verification: Verification;
+  /** True when the object was client-side encrypted: every segment was then authenticated. */
+  decrypted: boolean;
+}
+
+/**
+ * A whole object to `out`, decrypted and verified if it is encrypted; returns the bytes downloaded
+ * and how they were checked. `plainEtag`: see downloadObject.
+ */
 export async function restoreObject(
   config: PluginConfig,
   store: ObjectStore,
   key: string,
   out: Sink,
   opts: TransferOptions,
+  plainEtag = false,
   /** What the log says of a plain object once it is read (a deduplication manifest is one too). */
   plainNote: () => string = () => 'restored as stored',
-): Promise<{ bytes: number; note: string }> {
+): Promise<RestoredObject> {
   const sink = new DetectingSink(out, config.decryptionKeys, s3Url(store.bucket, key));
-  const bytes = await downloadObject(store, key, sink, opts);
+  const { bytes, verification } = await downloadObject(store, key, sink, opts, plainEtag);
   await sink.finish();
   if (sink.kind === 'encrypted') {
     log.info(`${s3Url(store.bucket, key)} is client-side encrypted: every segment decrypted and verified (key ID ${sink.keyId})`);
-    return { bytes, note: 'decrypted' };
+    return { bytes, note: 'decrypted', verification, decrypted: true };
   }
   log.info(`${s3Url(store.bucket, key)} is not client-side encrypted: ${plainNote()}`);
-  return { bytes, note: '' };
+  return { bytes, note: '', verification, decrypted: false };
 }
 
 async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {

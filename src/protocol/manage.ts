@@ -49,6 +49,8 @@ export async function deleteBackup([configPath, timestamp]: string[]): Promise<v
   const aborted = await abortUploadsUnder(store, prefix, `delete_backup ${timestamp}`);
   log.info(`delete_backup: deleted ${count} object(s) and aborted ${aborted} unfinished multipart upload(s) under ${s3Url(store.bucket, prefix)}`);
   if (config.deduplication) log.info('delete_backup: the chunks only this backup used stay until `prune` deletes them');
+  // Exit 0 as the Go plugin does, but a timestamp off by a digit is not left looking deleted.
+  if (count === 0 && aborted === 0) process.stderr.write(`delete_backup: no backup ${timestamp} under ${s3Url(store.bucket, prefix)}: nothing was deleted\n`);
 }
 
 /**

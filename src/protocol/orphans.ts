@@ -9,6 +9,19 @@ import type { MultipartUploadInfo, ObjectStore, StoreRequestError } from '../sto
 import { describeError, PluginError } from '../errors.js';
 
 /**
+ * Why a failed ListMultipartUploads only means the clean-up is skipped, or undefined when it is a
+ * real failure: no permission (as after a retried create, client.ts), or a server that does not
+ * list uploads: 501 NotImplemented, or gofakes3's 404 NoSuchUpload for a bucket that never had one.
+ */
+function unlistableUploads(err: unknown): string | undefined {
+  const { status, code } = err as StoreRequestError;
+  if (status === 403) return 'the credentials need s3:ListBucketMultipartUploads';
+  if (status === 501 || code === 'NotImplemented') return 'the server does not implement ListMultipartUploads';
+  if (status === 404 && code === 'NoSuchUpload') return 'the server answered 404 NoSuchUpload: it keeps no list of uploads for this bucket';
+  return undefined;
+}
+
+/**
  * Aborts every unfinished multipart upload of a key under `prefix` (with `startedBefore`: only
  * those begun before then, by the server's clock; an upload whose start time the listing does not
  * give is left alone then), logging each one; returns how many were aborted.
@@ -20,12 +33,9 @@ export async function abortUploadsUnder(store: ObjectStore, prefix: string, what
   try {
     for await (const upload of store.listMultipartUploads(prefix)) uploads.push(upload);
   } catch (err) {
-    if ((err as StoreRequestError).status !== 403) throw err;
-    // As after a retried create (client.ts): without the permission, a warning, not a failure.
-    log.warn(
-      `${what}: cannot list multipart uploads under ${s3Url(store.bucket, prefix)} (the credentials need s3:ListBucketMultipartUploads): ` +
-        `uploads left by killed backups are not removed: ${describeError(err)}`,
-    );
+    const skipped = unlistableUploads(err);
+    if (!skipped) throw err;
+    log.warn(`${what}: cannot list multipart uploads under ${s3Url(store.bucket, prefix)} (${skipped}): uploads left by killed backups were not looked for, nor removed: ${describeError(err)}`);
     return 0;
   }
   for (const upload of uploads) {

@@ -6,6 +6,7 @@
  * (where the bytes went, parts, rate) follows in parentheses.
  */
 import { describeError, PluginError } from '../errors.js';
+import { ReaderClosedError } from '../storage/sink.js';
 
 /** Go's time.Duration String() of a duration rounded to the millisecond: 0s, 15ms, 1.5s, 2m3.04s, 1h0m5s. */
 export function goDuration(ms: number): string {
@@ -42,6 +43,7 @@ export async function transferring<T>(direction: 'uploading' | 'downloading', ke
   try {
     return await run();
   } catch (err) {
+    if (err instanceof ReaderClosedError) throw err; // not the transfer's failure: cli.ts says what happened
     const exitCode = err instanceof PluginError ? err.exitCode : undefined;
     const message = describeError(err);
     throw new PluginError(message.startsWith(`${direction} `) ? `Error while ${message}` : `Error while ${direction} ${key}: ${message}`, exitCode);

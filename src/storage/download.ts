@@ -12,6 +12,7 @@ import { crc32, crc32Combine, crc32Hex } from './crc32.js';
 import { s3Url } from './keys.js';
 import { partSizeIn } from './partplan.js';
 import { BufferPool } from './pool.js';
+import { collectYoungGarbage } from './young-gc.js';
 import { planRangeGets, selectPieces } from './ranges.js';
 import type { Sink } from './sink.js';
 import { MIN_PART_SIZE, type ObjectStore, type PartLayout, type RangeResponse } from './store.js';
@@ -171,6 +172,8 @@ async function fetchInOrder(
       observe?.(data);
       await sink.write(data);
       fetcher.pool.give(data);
+      // Bun's socket reads leave a fresh buffer each (young-gc.ts); none are to come after the last piece.
+      if (written + 1 < pieces.length) collectYoungGarbage();
       bytes += data.length;
     }
   } catch (err) {
@@ -214,8 +217,29 @@ class MultipartEtag {
   }
 }
 
-/** How a restore checks the object's bytes: against a CRC-32, against its multipart ETag, or not at all (and why). */
-type Check = { crc32: number } | { etag: string; parts: MultipartEtag } | { unverified: string };
+/** The MD5 of an object's bytes in order: the ETag S3 gives an object stored by one PUT. */
+class PlainEtag {
+  private readonly hash = createHash('md5');
+
+  update(data: Buffer): void {
+    this.hash.update(data);
+  }
+
+  etag(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** How a restore checks the object's bytes: against a CRC-32, against its ETag, or not at all (and why). */
+type Check = { crc32: number } | { etag: string; parts: MultipartEtag | PlainEtag } | { unverified: string };
+
+/** What a whole-object download checked its bytes against; `unverified` says why nothing. */
+export type Verification = { by: 'crc32' | 'multipart-etag' | 'md5-etag' } | { by: 'size'; unverified: string };
+
+export interface DownloadResult {
+  bytes: number;
+  verification: Verification;
+}
 
 const NO_CHECKSUM = 'the object carries no checksum (written by the Go plugin or by a server that keeps none)';
 
@@ -225,7 +249,10 @@ const NO_CHECKSUM = 'the object carries no checksum (written by the Go plugin or
  * when the server encrypts it: MinIO's, and AWS's with SSE-KMS, ETags of encrypted objects are
  * not MD5s.
  */
-function checkWithoutCrc(first: RangeResponse): Check {
+function checkWithoutCrc(first: RangeResponse, plainEtag: boolean): Check {
+  if (plainEtag && !first.encrypted && first.multipart === false && /^[0-9a-f]{32}$/.test(first.etag ?? '')) {
+    return { etag: first.etag!, parts: new PlainEtag() };
+  }
   if (!first.partLayout) return { unverified: NO_CHECKSUM };
   if (first.encrypted) return { unverified: 'the object carries no CRC-32, and the server encrypts it, so its ETag is not an MD5 of its bytes' };
   if (!/^[0-9a-f]{32}-\d+$/.test(first.etag ?? '')) {
@@ -240,14 +267,22 @@ function checkWithoutCrc(first: RangeResponse): Check {
  * reason. The first GET asks for the first part by range and learns the size (and, for a
  * single-PUT object, the checksum) from its answer, so such an object of up to one part is one
  * request; a multipart object's checksum comes from a HEAD sent alongside the GETs, whose answer
- * is awaited before the first byte is written.
+ * is awaited before the first byte is written. With `plainEtag`, an object stored by one PUT
+ * without a CRC-32 (the Go plugin's) is checked against its ETag as the MD5 of its bytes, which
+ * S3 servers give such an object unless they encrypt it (verify_backup --deep asks for this).
  */
-export async function downloadObject(store: ObjectStore, key: string, sink: Sink, opts: TransferOptions): Promise<number> {
+export async function downloadObject(
+  store: ObjectStore,
+  key: string,
+  sink: Sink,
+  opts: TransferOptions,
+  plainEtag = false,
+): Promise<DownloadResult> {
   const head = await store.getRange(key, 0, opts.partSize, opts.signal);
   const fetcher = new PieceFetcher(store, key, opts.retries ?? DEFAULT_RESUMES, opts.partSize);
   if (head.size === 0) {
     head.body.destroy();
-    return 0;
+    return { bytes: 0, verification: { by: 'size', unverified: 'the object is empty' } };
   }
   let stored: Promise<number | undefined> = Promise.resolve(head.crc32);
   // No checksum in the answer: a multipart object keeps its own where only a HEAD tells. Objects
@@ -256,7 +291,7 @@ export async function downloadObject(store: ObjectStore, key: string, sink: Sink
   if (head.crc32 === undefined && (head.multipart !== false || head.size > MIN_PART_SIZE)) {
     stored = store.headObject(key).then(h => h?.crc32);
   }
-  const check: Promise<Check> = stored.then(crc => (crc !== undefined ? { crc32: crc } : checkWithoutCrc(head)));
+  const check: Promise<Check> = stored.then(crc => (crc !== undefined ? { crc32: crc } : checkWithoutCrc(head, plainEtag)));
   check.catch(() => {}); // awaited before the first write; a failed HEAD must not be "unhandled" meanwhile
   const observer = check.then(c => ('parts' in c ? (data: Buffer) => c.parts.update(data) : undefined));
   observer.catch(() => {});
@@ -268,16 +303,20 @@ export async function downloadObject(store: ObjectStore, key: string, sink: Sink
   if ('crc32' in how) {
     if (how.crc32 !== crc) throw corrupt(`the object's stored CRC-32 is ${crc32Hex(how.crc32)} but its ${bytes} bytes give ${crc32Hex(crc)}`);
     log.verbose(`${fetcher.what}: verified against its CRC-32`);
-  } else if ('etag' in how) {
-    const computed = how.parts.etag();
-    if (computed !== how.etag) {
-      throw corrupt(`the object's ETag is ${how.etag} but its ${bytes} bytes, in the parts it was uploaded in, give ${computed}`);
-    }
-    log.verbose(`${fetcher.what}: verified against its ETag (the MD5s of its parts)`);
-  } else {
-    log.info(`restored unverified: ${how.unverified} (${fetcher.what})`);
+    return { bytes, verification: { by: 'crc32' } };
   }
-  return bytes;
+  if ('etag' in how) {
+    const computed = how.parts.etag();
+    const multipart = how.parts instanceof MultipartEtag;
+    if (computed !== how.etag) {
+      const inParts = multipart ? ', in the parts it was uploaded in,' : '';
+      throw corrupt(`the object's ETag is ${how.etag} but its ${bytes} bytes${inParts} give ${computed}`);
+    }
+    log.verbose(`${fetcher.what}: verified against its ETag (${multipart ? 'the MD5s of its parts' : 'the MD5 of its bytes'})`);
+    return { bytes, verification: { by: multipart ? 'multipart-etag' : 'md5-etag' } };
+  }
+  log.info(`restored unverified: ${how.unverified} (${fetcher.what})`);
+  return { bytes, verification: { by: 'size', unverified: how.unverified } };
 }
 
 /**

@@ -9,9 +9,21 @@ export interface Sink {
   write(buf: Buffer): Promise<void>;
 }
 
+/**
+ * The reader of `name` closed it before the end (EPIPE): not a download's failure. gpbackup_helper
+ * does this on purpose in a filtered restore once it has its tables; the command still fails,
+ * since the stream was not delivered whole.
+ */
+export class ReaderClosedError extends Error {
+  constructor(readonly sinkName: string) {
+    super(`the reader of ${sinkName} closed it before the end of the stream`);
+    this.name = 'ReaderClosedError';
+  }
+}
+
 function writeError(name: string, err: NodeJS.ErrnoException): Error {
-  const why = err.code === 'EPIPE' ? 'the reader closed the pipe' : err.message;
-  return new Error(`writing to ${name}: ${why}`);
+  if (err.code === 'EPIPE') return new ReaderClosedError(name);
+  return new Error(`writing to ${name}: ${err.message}`);
 }
 
 /**

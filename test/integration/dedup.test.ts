@@ -7,13 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { chmodSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { PluginEnv, PROJECT_ROOT, runProcess, toYaml, type RunResult } from '../support/plugin.js';
+import { PluginEnv, runProcess, toYaml, type RunResult } from '../support/plugin.js';
+import { referenceTools, type ReferenceTools } from '../support/reference.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const BUCKET = 'gpbackup-dedup';
@@ -216,33 +214,27 @@ describe('a week of daily backups', () => {
   });
 });
 
-/** The Go plugin, from ../shared/e2e/reference.tar.xz beside the checkout. */
-const REFERENCE = join(PROJECT_ROOT, '..', 'shared', 'e2e', 'reference.tar.xz');
-
 describe('the Go plugin and a deduplicated object', () => {
-  test('it hands back the manifest, which no gzip or COPY takes for data', { skip: !existsSync(REFERENCE) && `no ${REFERENCE}` }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dedup-go-'));
-    try {
-      execFileSync('tar', ['-xJf', REFERENCE, '-C', dir]);
-      const goPlugin = join(dir, 'reference', 'gpbackup_s3_plugin');
-      const folder = 'cluster1/dedup-go';
-      const data = table(20_000, 8);
-      const path = env.backupPath(TS, `gpbackup_0_${TS}_9`);
-      ok(await env.run(['backup_data', config(folder, { deduplication: 'on' }), path], { stdin: data }), 'backup_data');
-      // The Go plugin refuses options it does not know (restore_subset, pgport ...): only its own.
-      const { endpoint, bucket, aws_access_key_id, aws_secret_access_key } = testOptions(s3, BUCKET, folder);
-      const goOptions = { endpoint, bucket, folder, aws_access_key_id, aws_secret_access_key, region: 'us-east-1', encryption: 'off' };
-      const goConfig = env.writeFile('go.yaml', toYaml(goPlugin, goOptions));
-      const r = await runProcess(goPlugin, ['restore_data', goConfig, path], { env: { PATH: process.env.PATH ?? '', HOME: env.home } });
-      // The Go plugin streams whatever the object holds: the manifest, which begins with a NUL byte
-      // and the magic, never the data. gpbackup_helper's gzip reader and COPY (NUL is no text) reject it.
-      assert.equal(r.code, 0, `the Go plugin sees an object like any other: ${r.stderr}`);
-      assert.equal(r.stdout.subarray(0, 8).toString('latin1'), '\0GPBKDUP', `Go plugin: exit ${r.code}, ${r.stderr}`);
-      assert.ok(r.stdout.length < 1000);
-      assert.throws(() => gunzipSync(r.stdout), /incorrect header check/);
-      assert.ok(r.stdout.includes(0), 'a NUL byte, which COPY refuses');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  const tools = referenceTools();
+  after(() => typeof tools !== 'string' && tools.cleanup());
+
+  test('it hands back the manifest, which no gzip or COPY takes for data', { skip: typeof tools === 'string' && tools }, async () => {
+    const goPlugin = (tools as ReferenceTools).goPlugin;
+    const folder = 'cluster1/dedup-go';
+    const data = table(20_000, 8);
+    const path = env.backupPath(TS, `gpbackup_0_${TS}_9`);
+    ok(await env.run(['backup_data', config(folder, { deduplication: 'on' }), path], { stdin: data }), 'backup_data');
+    // The Go plugin refuses options it does not know (restore_subset, pgport ...): only its own.
+    const { endpoint, bucket, aws_access_key_id, aws_secret_access_key } = testOptions(s3, BUCKET, folder);
+    const goOptions = { endpoint, bucket, folder, aws_access_key_id, aws_secret_access_key, region: 'us-east-1', encryption: 'off' };
+    const goConfig = env.writeFile('go.yaml', toYaml(goPlugin, goOptions));
+    const r = await runProcess(goPlugin, ['restore_data', goConfig, path], { env: { PATH: process.env.PATH ?? '', HOME: env.home } });
+    // The Go plugin streams whatever the object holds: the manifest, which begins with a NUL byte
+    // and the magic, never the data. gpbackup_helper's gzip reader and COPY (NUL is no text) reject it.
+    assert.equal(r.code, 0, `the Go plugin sees an object like any other: ${r.stderr}`);
+    assert.equal(r.stdout.subarray(0, 8).toString('latin1'), '\0GPBKDUP');
+    assert.ok(r.stdout.length < 1000);
+    assert.throws(() => gunzipSync(r.stdout), /incorrect header check/);
+    assert.ok(r.stdout.includes(0), 'a NUL byte, which COPY refuses');
   });
 });

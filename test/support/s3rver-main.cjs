@@ -88,14 +88,25 @@ async function multipartExtensions(ctx, next) {
   if (!match) return next();
   const [, bucket, key] = match;
   if (ctx.method === 'DELETE' && key && ctx.query.uploadId !== undefined) {
-    const dir = path.join(uploadsDir(bucket), path.basename(String(ctx.query.uploadId)));
-    if (!fs.existsSync(dir)) {
+    const id = String(ctx.query.uploadId);
+    const dir = path.join(uploadsDir(bucket), path.basename(id));
+    // A folder without its key is an upload already aborted (see below).
+    if (!fs.existsSync(path.join(dir, 'key'))) {
       ctx.status = 404;
       ctx.type = 'application/xml';
       ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
       return;
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    // A part being written now would find its folder gone (s3rver's write stream then fails
+    // unhandled and the server exits): only the key goes now, which refuses any further part, and
+    // the folder once the last part in flight has ended.
+    const writing = partsInFlight.get(id);
+    if (writing) {
+      fs.rmSync(path.join(dir, 'key'));
+      writing.thenRemove = dir;
+    } else {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     ctx.status = 204;
     return;
   }
@@ -120,16 +131,33 @@ async function multipartExtensions(ctx, next) {
   return next();
 }
 
+/** Parts being written, per upload ID: how many, and the folder to remove after them (an abort's). */
+const partsInFlight = new Map();
+
 /**
  * s3rver's putPart creates the upload's folder when it is missing, so a part still in flight when its
- * upload is aborted would bring the upload back (without its key); AWS answers NoSuchUpload.
+ * upload is aborted would bring the upload back (without its key); AWS answers NoSuchUpload. A part
+ * let through is counted until it has ended, so that an abort leaves its folder to it (multipartExtensions).
  */
 async function refuseAbortedUploadParts(ctx, next) {
   const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
   const { uploadId, partNumber } = ctx.query;
   if (!match || ctx.method !== 'PUT' || uploadId === undefined || partNumber === undefined) return next();
-  if (fs.existsSync(path.join(uploadDir(match[1], uploadId), 'key'))) return next();
-  throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
+  if (!fs.existsSync(path.join(uploadDir(match[1], uploadId), 'key'))) {
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
+  }
+  const id = String(uploadId);
+  const entry = partsInFlight.get(id) ?? { count: 0, thenRemove: undefined };
+  partsInFlight.set(id, entry);
+  entry.count++;
+  try {
+    return await next();
+  } finally {
+    if (--entry.count === 0) {
+      partsInFlight.delete(id);
+      if (entry.thenRemove) fs.rmSync(entry.thenRemove, { recursive: true, force: true });
+    }
+  }
 }
 
 // ------------------------------------------------------------ flexible checksums (CRC32)

@@ -1,6 +1,7 @@
 /** Unfinished multipart uploads of a backup: delete_backup and the coordinator's cleanup abort them. */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
+import { log } from '../../src/log/gplog.js';
 import { abortUploadsUnder } from '../../src/protocol/orphans.js';
 import { StoreRequestError } from '../../src/storage/store.js';
 import { MemoryStore } from '../support/memory-store.js';
@@ -41,4 +42,27 @@ test('an abort that fails fails the command, naming the upload; a denied listing
     throw new StoreRequestError('listing: AccessDenied (HTTP 403)', 403, 'AccessDenied');
   };
   assert.equal(await abortUploadsUnder(denied, PREFIX, 'delete_backup'), 0);
+});
+
+test('a server that cannot list uploads (501 NotImplemented, gofakes3\'s 404 NoSuchUpload): the clean-up is skipped with a warning saying so', async () => {
+  const warnings: string[] = [];
+  mock.method(log, 'warn', (msg: string) => warnings.push(msg));
+  for (const [status, code, why] of [
+    [501, 'NotImplemented', /the server does not implement ListMultipartUploads/],
+    [404, 'NoSuchUpload', /the server answered 404 NoSuchUpload/],
+  ] as const) {
+    const store = new MemoryStore();
+    store.listMultipartUploads = async function* () {
+      throw new StoreRequestError(`listing uploads: ${code} (HTTP ${status})`, status, code);
+    };
+    assert.equal(await abortUploadsUnder(store, PREFIX, 'delete_backup'), 0);
+    assert.match(warnings.pop()!, new RegExp(`^delete_backup: cannot list multipart uploads under s3://test-bucket/${PREFIX} \\(${why.source}.*\\): uploads left by killed backups were not looked for, nor removed`));
+  }
+  // Any other 404 (a bucket that is gone) is a failure.
+  const gone = new MemoryStore();
+  gone.listMultipartUploads = async function* () {
+    throw new StoreRequestError('listing uploads: NoSuchBucket (HTTP 404)', 404, 'NoSuchBucket');
+  };
+  await assert.rejects(abortUploadsUnder(gone, PREFIX, 'delete_backup'), /NoSuchBucket/);
+  mock.restoreAll();
 });

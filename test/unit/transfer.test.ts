@@ -62,7 +62,7 @@ for (const size of [0, 1, P - 1, P, P + 1, 3 * P + 1]) {
     assert.equal(store.uploads.size, 0);
 
     const sink = new MemorySink();
-    const n = await downloadObject(store, 'k', sink, { partSize: P, concurrency: 4 });
+    const { bytes: n } = await downloadObject(store, 'k', sink, { partSize: P, concurrency: 4 });
     assert.equal(n, size);
     assert.ok(sink.data.equals(data));
     // An object of up to one part is one GET; a multipart object's checksum takes one HEAD.
@@ -208,7 +208,7 @@ test('an object without a stored checksum (written by the Go plugin) restores un
     const data = patternBytes(size);
     store.objects.set('k', data);
     const sink = new MemorySink();
-    const lines = await logOf(async () => assert.equal(await downloadObject(store, 'k', sink, { partSize: P, concurrency: 2 }), data.length));
+    const lines = await logOf(async () => assert.equal((await downloadObject(store, 'k', sink, { partSize: P, concurrency: 2 })).bytes, data.length));
     assert.ok(sink.data.equals(data));
     assert.deepEqual(lines, [
       'INFO restored unverified: the object carries no checksum (written by the Go plugin or by a server that keeps none) (s3://test-bucket/k)',
@@ -325,7 +325,7 @@ test('a body cut mid-way resumes from the byte it reached: no byte twice, none s
   const data = patternBytes(3 * P + 7, 11);
   await uploadStream(store, 'k', source(data), { partSize: P, concurrency: 2 });
   const sink = new MemorySink();
-  assert.equal(await downloadObject(store, 'k', sink, { partSize: P, concurrency: 2, retries: 5 }), data.length);
+  assert.equal((await downloadObject(store, 'k', sink, { partSize: P, concurrency: 2, retries: 5 })).bytes, data.length);
   assert.ok(sink.data.equals(data));
   const gets = store.calls.filter(c => c.op === 'get').map(c => c.detail);
   assert.ok(gets.includes(`${100_000}-${P}`), `resumed at byte 100000: ${gets.join(' ')}`);

@@ -7,10 +7,16 @@
  */
 import { crc32 } from '../crc32.js';
 import type { Part, PartSource } from '../source.js';
+import { collectYoungGarbage } from '../young-gc.js';
 import { DEFAULT_SEGMENT_SIZE, newObjectHeader, sealSegment, type ObjectHeader, type RandomBytes, secureRandom, type UserKey } from './format.js';
 
 /** Segments read from the inner source at once. */
 const SEGMENTS_PER_READ = 16;
+/**
+ * Each sealed segment is a new buffer, copied into a part and dropped: collected every this many
+ * (4 MiB), their pages are reused before the allocator returns them to the OS (young-gc.ts).
+ */
+const SEGMENTS_PER_COLLECTION = 64;
 
 export class EncryptingSource implements PartSource {
   private readonly header: ObjectHeader;
@@ -47,6 +53,7 @@ export class EncryptingSource implements PartSource {
     let last = this.scratchPos >= this.scratchFilled && (this.innerEnded || (await this.inner.atEnd()));
     if (last && !this.innerEnded) this.innerEnded = true;
     this.pending.push(...sealSegment(this.header, this.nextIndex++, last, plain));
+    if (this.nextIndex % SEGMENTS_PER_COLLECTION === 0) collectYoungGarbage();
     if (last) this.sealedLast = true;
   }
 

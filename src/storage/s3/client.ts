@@ -32,6 +32,7 @@ import { Endpoint, type Target } from './endpoint.js';
 import { canonicalQuery, EMPTY_SHA256, sha256Hex, Signer, UNSIGNED_PAYLOAD } from './sigv4.js';
 import { DirectResponse } from './direct.js';
 import { NetworkError } from './network.js';
+import { describeServerError, NOT_RETRIED_NETWORK_CODES, notS3, protocolMismatch, ServerError, serverError } from './answers.js';
 import { Transport } from './transport.js';
 import { dateOf, elements, text, xmlEncode } from './xml.js';
 
@@ -50,8 +51,8 @@ const LAYOUT_METADATA = 'x-amz-meta-gpbackup-part-layout';
 const SSE_HEADER = 'x-amz-server-side-encryption';
 const RETRY_BASE_MS = 100;
 const RETRY_CAP_MS = 5_000;
-/** Error bodies are short; a larger one is cut. */
-const MAX_ERROR_BODY = 64 * 1024;
+/** How long the one TLS handshake that tells a TLS port from a plain-http one may take (answers.ts). */
+const PROTOCOL_PROBE_MS = 2_000;
 
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
 /** Error codes of a request signed with a clock too far from the server's. */
@@ -80,18 +81,6 @@ interface RequestSpec {
   direct?: boolean;
   /** Attempts in all, instead of max_retries + 1. */
   attempts?: number;
-}
-
-/** An error answer from the server. */
-class ServerError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly region?: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Where a 307 sent a request: its Location, signed for that host. */
@@ -144,41 +133,15 @@ function header(res: Answer, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function readBody(res: Answer, limit = Number.POSITIVE_INFINITY): Promise<string> {
+async function readBody(res: Answer): Promise<string> {
   const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    if (size < limit) chunks.push(chunk);
-    size += chunk.length;
-  }
+  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-const STATUS_TEXT: Record<number, [string, string]> = {
-  301: ['PermanentRedirect', 'the bucket is in another region'],
-  400: ['BadRequest', 'bad request'],
-  403: ['AccessDenied', 'access denied'],
-  407: ['ProxyAuthenticationRequired', 'the proxy wants credentials: put user:password@ in the proxy URL'],
-  404: ['NotFound', 'not found'],
-  405: ['MethodNotAllowed', 'method not allowed'],
-  416: ['InvalidRange', 'the requested range is not satisfiable'],
-};
-
-async function serverError(res: Answer): Promise<ServerError> {
-  const status = res.statusCode ?? 0;
-  const body = await readBody(res, MAX_ERROR_BODY).catch(() => '');
-  const [defaultCode, defaultMessage] = STATUS_TEXT[status] ?? [`HTTP${status}`, res.statusMessage || 'error'];
-  return new ServerError(
-    status,
-    text(body, 'Code') ?? defaultCode,
-    text(body, 'Message') ?? defaultMessage,
-    header(res, 'x-amz-bucket-region') ?? text(body, 'Region'),
-  );
 }
 
 function isRetryable(err: unknown): boolean {
   // An untrusted certificate stays untrusted.
-  if (err instanceof NetworkError) return err.code !== 'TlsCertificate';
+  if (err instanceof NetworkError) return !NOT_RETRIED_NETWORK_CODES.has(err.code);
   return err instanceof ServerError && (RETRYABLE_STATUS.has(err.status) || RETRYABLE_CODES.has(err.code));
 }
 
@@ -294,7 +257,7 @@ export class S3Store implements ObjectStore {
           continue;
         }
         const serverDate = header(res, 'date');
-        err = await serverError(res);
+        err = await serverError(res, spec.method);
         if (!clockCorrected && this.correctClock(err as ServerError, serverDate)) {
           clockCorrected = true;
           attempt--;
@@ -304,6 +267,7 @@ export class S3Store implements ObjectStore {
         if (spec.signal?.aborted) throw spec.signal.reason;
         err = e;
         if (!(e instanceof ServerError)) this.logRequest(spec, redirect, attempt, started, undefined, undefined, e);
+        if (attempt === 1) err = await protocolMismatch(e, redirect?.target ?? this.endpoint.target(spec.key), PROTOCOL_PROBE_MS);
       }
       if (!isRetryable(err) || attempt >= attempts) throw this.wrap(action, spec.key ?? spec.about, err, attempt);
       await this.backoff(spec, action, err, attempt);
@@ -362,7 +326,7 @@ export class S3Store implements ObjectStore {
   }
 
   private describe(err: unknown): string {
-    if (err instanceof ServerError) return `${err.code}: ${err.message} (HTTP ${err.status})`;
+    if (err instanceof ServerError) return describeServerError(err);
     return (err as Error)?.message ?? String(err);
   }
 
@@ -370,6 +334,7 @@ export class S3Store implements ObjectStore {
     const where = `${action} ${this.url(key)}`;
     const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
     if (err instanceof ServerError) {
+      if (!err.fromS3) return new StoreRequestError(`${where}: ${notS3(err, this.endpoint.shown)}${tries}`, err.status, err.code);
       if (err.code === 'NoSuchBucket') return new NotFoundError(`${where}: bucket "${this.bucket}" does not exist`, 'NoSuchBucket');
       if (err.code === 'NoSuchKey' || (err.status === 404 && err.code === 'NotFound')) {
         return new NotFoundError(`${where}: no such object`, 'NoSuchKey');

@@ -41,6 +41,11 @@ export class Endpoint {
     this.base = new URL(config.endpoint ? endpointUrl(config.endpoint, config.useTls) : awsEndpoint(this.region, config.useTls));
   }
 
+  /** The endpoint as messages name it: scheme, host, port and path, never a userinfo. */
+  get shown(): string {
+    return `${this.base.protocol}//${this.base.host}${this.base.pathname.replace(/\/+$/, '')}`;
+  }
+
   /** `key` undefined: the bucket itself (listings, multi-object delete). */
   target(key?: string): Target {
     const https = this.base.protocol === 'https:';
