@@ -24,10 +24,12 @@ unit: node_modules/.package-lock.json
 
 # Ours beside the Go plugin and the raw ceiling of gofakes3 (both from ../shared/e2e/reference.tar.xz; without
 # it, the fast-s3 stand-in and no Go plugin), in one run, with and without client-side encryption in turn;
-# then restore_data_subset of a million ranges (docs/performance.md).
+# then restore_data_subset of a million ranges; then deduplication's stored bytes, requests and costs
+# against fast-s3, which counts requests (docs/performance.md, docs/deduplication.md).
 bench: build
 	node scripts/bench.mjs --encryption
 	node scripts/bench-subset.mjs
+	node scripts/bench-dedup.mjs
 
 # Copies dist/gpbackup_s3_plugin into $GPHOME/bin and, with gpsync or gpscp, to every host of the cluster
 # (HOSTFILE=<file>, else the hosts of gp_segment_configuration): scripts/install.sh.

@@ -123,6 +123,7 @@ export function resolveConfig(
     backupMaxBandwidth: bandwidth('backup_max_bandwidth'),
     restoreMaxBandwidth: bandwidth('restore_max_bandwidth'),
     clientSideEncryption: value('client_side_encryption') === 'on',
+    deduplication: value('deduplication') === 'on',
     encryptionOldKeyFiles: (given('encryption_old_key_files') ?? '').split(',').map(f => f.trim()).filter(Boolean),
     // The key files are read by load.ts (checkKeyFiles), once the options are valid.
     decryptionKeys: [],

@@ -69,6 +69,8 @@ export interface PluginConfig {
   roleArn?: string;
   /** `client_side_encryption: on`: every object written is encrypted with `encryptionKey`. */
   clientSideEncryption: boolean;
+  /** `deduplication: on`: objects are written as manifests of content-defined chunks stored once (src/dedup). */
+  deduplication: boolean;
   /** `encryption_key_file`, read when the config is read. */
   encryptionKeyFile?: string;
   encryptionKey?: UserKey;

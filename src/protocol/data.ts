@@ -9,10 +9,10 @@ import { log } from '../log/gplog.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { DescriptorSink } from '../storage/sink.js';
 import { FdSource, PipeSource, type PartSource } from '../storage/source.js';
-import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { ensureRetention } from './object-lock.js';
-import { restoreObject, restoreSubset, uploadNote, uploadSource } from './encryption.js';
+import { uploadNote } from './encryption.js';
+import { restoreAnyObject, restoreAnySubset, uploadAsConfigured } from './dedup.js';
 import { PluginError } from '../errors.js';
 import { readOffsetsFile } from './offsets.js';
 import { requireOpenStream } from './stdio.js';
@@ -78,7 +78,7 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
   const { bytes, parts } = await transferring('uploading', key, async () => {
-    const result = await uploadStream(store, key, uploadSource(config, stdinSource(signal)), {
+    const result = await uploadAsConfigured(config, store, key, stdinSource(signal), {
       partSize: config.backupPartSize,
       concurrency: config.backupConcurrency,
       signal,
@@ -97,7 +97,7 @@ export async function restoreData([configPath, dataPath]: string[]): Promise<voi
   const started = Date.now();
   const stdoutSink = new DescriptorSink(1, 'stdout', () => process.stdout, signal);
   const { bytes, note } = await transferring('downloading', key, async () => {
-    const restored = await restoreObject(config, store, key, stdoutSink, {
+    const restored = await restoreAnyObject(config, store, key, stdoutSink, {
       partSize: config.restorePartSize,
       concurrency: config.restoreConcurrency,
       signal,
@@ -120,7 +120,7 @@ export async function restoreDataSubset([configPath, dataPath, offsetsPath]: str
   const started = Date.now();
   const stdoutSink = new DescriptorSink(1, 'stdout', () => process.stdout, signal);
   const { bytes, note } = await transferring('downloading', key, async () => {
-    const restored = await restoreSubset(config, store, key, head.size, ranges, stdoutSink, {
+    const restored = await restoreAnySubset(config, store, key, head.size, ranges, stdoutSink, {
       partSize: config.restorePartSize,
       concurrency: config.restoreConcurrency,
       signal,

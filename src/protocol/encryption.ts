@@ -24,7 +24,7 @@ export function uploadSource(config: PluginConfig, inner: PartSource): PartSourc
 
 /** For the upload's log line. */
 export function uploadNote(config: PluginConfig): string {
-  return config.clientSideEncryption ? 'client-side encrypted' : '';
+  return [config.clientSideEncryption ? 'client-side encrypted' : '', config.deduplication ? 'deduplicated' : ''].filter(Boolean).join(', ');
 }
 
 export interface RestoredObject {
@@ -48,6 +48,8 @@ export async function restoreObject(
   out: Sink,
   opts: TransferOptions,
   plainEtag = false,
+  /** What the log says of a plain object once it is read (a deduplication manifest is one too). */
+  plainNote: () => string = () => 'restored as stored',
 ): Promise<RestoredObject> {
   const sink = new DetectingSink(out, config.decryptionKeys, s3Url(store.bucket, key));
   const { bytes, verification } = await downloadObject(store, key, sink, opts, plainEtag);
@@ -56,7 +58,7 @@ export async function restoreObject(
     log.info(`${s3Url(store.bucket, key)} is client-side encrypted: every segment decrypted and verified (key ID ${sink.keyId})`);
     return { bytes, note: 'decrypted', verification, decrypted: true };
   }
-  log.info(`${s3Url(store.bucket, key)} is not client-side encrypted: restored as stored`);
+  log.info(`${s3Url(store.bucket, key)} is not client-side encrypted: ${plainNote()}`);
   return { bytes, note: '', verification, decrypted: false };
 }
 

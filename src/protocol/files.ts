@@ -10,10 +10,10 @@ import { log } from '../log/gplog.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
 import { FileSink } from '../storage/sink.js';
 import { FdSource } from '../storage/source.js';
-import { uploadStream } from '../storage/upload.js';
 import { openContext } from './context.js';
 import { ensureRetention } from './object-lock.js';
-import { restoreObject, uploadNote, uploadSource } from './encryption.js';
+import { uploadNote } from './encryption.js';
+import { restoreAnyObject, uploadAsConfigured } from './dedup.js';
 import { PluginError } from '../errors.js';
 import { transferLine, transferring } from './timing.js';
 
@@ -31,7 +31,7 @@ export async function backupFile([configPath, localPath]: string[]): Promise<voi
   let parts: number;
   try {
     ({ bytes, parts } = await transferring('uploading', key, () =>
-      uploadStream(store, key, uploadSource(config, new FdSource(fd, signal)), {
+      uploadAsConfigured(config, store, key, new FdSource(fd, signal), {
         partSize: config.backupPartSize,
         concurrency: config.backupConcurrency,
         signal,
@@ -68,7 +68,7 @@ export async function restoreFile([configPath, localPath]: string[]): Promise<vo
   try {
     const sink = new FileSink(fd, localPath);
     const { bytes, note } = await transferring('downloading', key, () =>
-      restoreObject(config, store, key, sink, {
+      restoreAnyObject(config, store, key, sink, {
         partSize: config.restorePartSize,
         concurrency: config.restoreConcurrency,
         signal,

@@ -3,6 +3,7 @@
  *   delete_backup <config> <timestamp>
  *   list_directory <config> [<path>]
  *   delete_directory <config> <path>
+ *   prune <config> [--grace <duration>]   (deduplicated chunks no backup names: docs/deduplication.md)
  * Deletes are confined to one backup or to a path inside the folder. Directory paths are
  * taken relative to the bucket when they begin with the folder (as the Go plugin takes them),
  * else relative to the folder.
@@ -14,6 +15,7 @@ import { openContext } from './context.js';
 import { PluginError } from '../errors.js';
 import { abortUploadsUnder } from './orphans.js';
 import { checkNotLocked } from './object-lock.js';
+import { DEFAULT_GRACE_MS, prune } from '../dedup/prune.js';
 
 const DELETE_BATCHES_IN_FLIGHT = 4;
 
@@ -46,6 +48,7 @@ export async function deleteBackup([configPath, timestamp]: string[]): Promise<v
   const count = await deletePrefix(store, prefix, `delete_backup ${timestamp}`);
   const aborted = await abortUploadsUnder(store, prefix, `delete_backup ${timestamp}`);
   log.info(`delete_backup: deleted ${count} object(s) and aborted ${aborted} unfinished multipart upload(s) under ${s3Url(store.bucket, prefix)}`);
+  if (config.deduplication) log.info('delete_backup: the chunks only this backup used stay until `prune` deletes them');
   // Exit 0 as the Go plugin does, but a timestamp off by a digit is not left looking deleted.
   if (count === 0 && aborted === 0) process.stderr.write(`delete_backup: no backup ${timestamp} under ${s3Url(store.bucket, prefix)}: nothing was deleted\n`);
 }
@@ -82,4 +85,35 @@ export async function deleteDirectory([configPath, path]: string[]): Promise<voi
   const count = await deletePrefix(store, dir.prefix, 'delete_directory');
   log.info(`delete_directory: deleted ${count} object(s) under ${s3Url(store.bucket, dir.prefix)}`);
   if (count === 0) reportNothingFound('delete_directory', store.bucket, path, dir, config.folder);
+}
+
+const GRACE_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `--grace 24h`: a whole number and a unit s, m, h or d (0 alone is none). */
+export function parseGrace(text: string): number {
+  const m = /^(\d+)([smhd])?$/.exec(text.trim());
+  if (!m || (m[2] === undefined && m[1] !== '0')) throw new PluginError(`prune: --grace takes a duration such as 24h, 90m or 7d (0 for none), got "${text}"`);
+  return Number(m[1]) * (m[2] ? GRACE_UNITS[m[2]]! : 0);
+}
+
+export async function pruneChunks([configPath, ...rest]: string[]): Promise<void> {
+  let graceMs = DEFAULT_GRACE_MS;
+  if (rest.length) {
+    if (rest[0] !== '--grace' || rest.length !== 2) throw new PluginError(`prune takes <config> [--grace <duration>], got "${rest.join(' ')}"`);
+    graceMs = parseGrace(rest[1]!);
+  }
+  const { config, store, signal } = await openContext(configPath, c => c.restoreConcurrency, true);
+  const r = await prune(store, {
+    folder: config.folder,
+    graceMs,
+    keys: config.decryptionKeys,
+    concurrency: config.restoreConcurrency,
+    retries: config.maxRetries,
+    signal,
+  });
+  const line =
+    `prune: freed ${(r.deletedBytes / 1048576).toFixed(1)} MiB (${r.deletedBytes} bytes) in ${r.deleted} chunk(s); kept ${r.referenced} chunk(s) named by ${r.manifests} manifest(s)` +
+    ` and ${r.young} unnamed chunk(s) younger than the grace period (${rest[1] ?? '24h'}); ${r.plainObjects} plain object(s) left as they are`;
+  process.stdout.write(`${line}\n`);
+  log.info(`${line} under ${s3Url(store.bucket, config.folder)}`);
 }

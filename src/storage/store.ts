@@ -127,6 +127,8 @@ export interface MultipartUploadInfo {
 export interface ObjectInfo {
   key: string;
   size: number;
+  /** When the object was last written, by the server's clock, where the listing says. */
+  lastModified?: Date;
 }
 
 export interface DeleteFailure {

@@ -2,7 +2,7 @@
 // are slower than the plugin, so against them a benchmark measures the server. This one keeps
 // objects in memory and answers the few path-style requests the plugin makes: PUT, GET (with
 // Range), HEAD, DELETE of an object; multipart create/part/complete/abort/list; ListObjectsV2;
-// multi-object delete; HEAD and GET ?location of a bucket. It checks no signature and no body
+// multi-object delete; HEAD and GET ?location of a bucket; GET /__requests counts the requests. It checks no signature and no body
 // checksum (it trusts the x-amz-checksum-crc32 a client sends and echoes it, as AWS echoes the
 // checksums it validated, so the plugin takes the fast path it takes on AWS): never use it to
 // test correctness.
@@ -78,10 +78,19 @@ function objectHeaders(obj, withChecksum) {
   return h;
 }
 
+/** Requests served, by method, since the last GET /__requests (which answers them as JSON and starts again). */
+let requests = {};
+
 async function handle(req, res) {
   const url = new URL(req.url, 'http://x');
   const q = url.searchParams;
   const path = decodeURIComponent(url.pathname).slice(1);
+  if (path === '__requests') {
+    const counted = requests;
+    requests = {};
+    return send(res, 200, JSON.stringify(counted));
+  }
+  requests[req.method] = (requests[req.method] ?? 0) + 1;
   const slash = path.indexOf('/');
   const bucketName = slash < 0 ? path : path.slice(0, slash);
   const key = slash < 0 ? '' : path.slice(slash + 1);

@@ -48,6 +48,8 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Buffer>();
   readonly checksums = new Map<string, StoredChecksum>();
+  /** When each object was last written (tests may set it into the past); objects without one list as written now. */
+  readonly modified = new Map<string, Date>();
   readonly uploads = new Map<string, { key: string; layout?: PartLayout; initiated: Date; parts: Map<number, { body: Buffer; crc32: number }> }>();
   /** False: no full-object CRC-32 for multipart objects (headObject tells none). */
   keepsChecksums = true;
@@ -89,6 +91,7 @@ export class MemoryStore implements ObjectStore {
   private store(key: string, body: Buffer, crc32: number, singlePut: boolean, etag: string, layout?: PartLayout): void {
     this.objects.set(key, body);
     this.checksums.set(key, { body, crc32, singlePut, etag, layout });
+    this.modified.delete(key);
   }
 
   /** The checksum stored with the object now under `key`, if it still is the object it was stored with. */
@@ -185,7 +188,7 @@ export class MemoryStore implements ObjectStore {
   async *listObjects(prefix: string): AsyncIterable<ObjectInfo> {
     await this.enter('list', prefix);
     for (const [key, body] of [...this.objects].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (key.startsWith(prefix)) yield { key, size: body.length };
+      if (key.startsWith(prefix)) yield { key, size: body.length, lastModified: this.modified.get(key) ?? new Date() };
     }
   }
 
@@ -196,6 +199,7 @@ export class MemoryStore implements ObjectStore {
       try {
         this.fault('delete', k);
         this.objects.delete(k);
+        this.modified.delete(k);
         this.checksums.delete(k);
       } catch (err) {
         failures.push({ key: k, message: (err as Error).message });

@@ -34,7 +34,7 @@ import { DirectResponse } from './direct.js';
 import { NetworkError } from './network.js';
 import { describeServerError, NOT_RETRIED_NETWORK_CODES, notS3, protocolMismatch, ServerError, serverError } from './answers.js';
 import { Transport } from './transport.js';
-import { elements, text, xmlEncode } from './xml.js';
+import { dateOf, elements, text, xmlEncode } from './xml.js';
 
 /** User metadata that carries a single-PUT object's CRC-32 on every GET, for servers that keep no S3 checksums. */
 const CRC_METADATA = 'x-amz-meta-gpbackup-crc32';
@@ -788,7 +788,7 @@ export class S3Store implements ObjectStore {
       const decode = text(xml, 'EncodingType') === 'url' ? (k: string) => decodeURIComponent(k.replace(/\+/g, ' ')) : (k: string) => k;
       for (const item of elements(xml, 'Contents')) {
         const key = text(item, 'Key');
-        if (key !== undefined) yield { key: decode(key), size: Number(text(item, 'Size') ?? 0) };
+        if (key !== undefined) yield { key: decode(key), size: Number(text(item, 'Size') ?? 0), lastModified: dateOf(text(item, 'LastModified')) };
       }
       token = text(xml, 'IsTruncated') === 'true' ? text(xml, 'NextContinuationToken') : undefined;
     } while (token);

@@ -47,3 +47,9 @@ export function text(xml: string, name: string): string | undefined {
   const [first] = elements(xml, name);
   return first === undefined ? undefined : xmlDecode(first);
 }
+
+/** An ISO 8601 date of a listing (LastModified), or undefined when absent or unreadable. */
+export function dateOf(value: string | undefined): Date | undefined {
+  const at = value === undefined ? undefined : new Date(value);
+  return at && !Number.isNaN(at.getTime()) ? at : undefined;
+}

@@ -1,0 +1,70 @@
+/**
+ * The data commands' hooks into deduplication (src/dedup, docs/deduplication.md): with
+ * `deduplication: on` an upload is chunked and its manifest written at the object's key;
+ * restores read manifests and plain objects alike, whatever the config says.
+ */
+import type { PluginConfig } from '../config/types.js';
+import { log } from '../log/gplog.js';
+import type { Range } from '../storage/download.js';
+import { s3Url } from '../storage/keys.js';
+import type { Sink } from '../storage/sink.js';
+import type { PartSource } from '../storage/source.js';
+import type { ObjectStore } from '../storage/store.js';
+import { uploadStream, type TransferOptions, type UploadResult } from '../storage/upload.js';
+import { backupDeduplicated } from '../dedup/backup.js';
+import { ManifestCatcher, parseManifest, readManifest, restoreChunkRanges, restoreChunks, type ChunkReadOptions } from '../dedup/restore.js';
+import { restoreObject, restoreSubset, uploadSource } from './encryption.js';
+import { checkRangesWithin } from './offsets.js';
+
+function readOptions(config: PluginConfig, opts: TransferOptions): ChunkReadOptions {
+  return { folder: config.folder, concurrency: opts.concurrency, retries: opts.retries ?? 3, keys: config.decryptionKeys, signal: opts.signal };
+}
+
+/** An upload as the config asks: whole (encrypted if so configured), or deduplicated. */
+export async function uploadAsConfigured(config: PluginConfig, store: ObjectStore, key: string, source: PartSource, opts: TransferOptions): Promise<UploadResult> {
+  if (!config.deduplication) return uploadStream(store, key, uploadSource(config, source), opts);
+  const r = await backupDeduplicated(store, key, source, {
+    folder: config.folder,
+    partSize: opts.partSize,
+    concurrency: opts.concurrency,
+    signal: opts.signal,
+    key: config.clientSideEncryption ? config.encryptionKey : undefined,
+  });
+  log.info(
+    `${s3Url(store.bucket, key)} deduplicated: ${r.chunks} chunk(s), ${r.uploaded} new (${r.uploadedBytes} bytes of the stream, ` +
+      `${r.storedBytes} stored${r.compressed ? ', zstd' : ''}), manifest ${r.manifestBytes} bytes`,
+  );
+  return { bytes: r.bytes, parts: 1 };
+}
+
+/** A whole object to `out`: a manifest's chunks, or the object itself. */
+export async function restoreAnyObject(config: PluginConfig, store: ObjectStore, key: string, out: Sink, opts: TransferOptions): Promise<{ bytes: number; note: string }> {
+  const catcher = new ManifestCatcher(out);
+  const restored = await restoreObject(config, store, key, catcher, opts, false, () =>
+    catcher.caughtManifest ? 'a deduplication manifest, whose chunks are restored next' : 'restored as stored',
+  );
+  const caught = await catcher.finish();
+  if (!caught) return restored;
+  const manifest = await parseManifest(caught, config.decryptionKeys, s3Url(store.bucket, key));
+  const bytes = await restoreChunks(store, manifest, out, readOptions(config, opts));
+  return { bytes, note: `deduplicated: ${manifest.chunks.length} chunk(s) fetched and verified` };
+}
+
+/** restore_data_subset of a manifest's stream (only the chunks covering the ranges), or of the object itself. */
+export async function restoreAnySubset(
+  config: PluginConfig,
+  store: ObjectStore,
+  key: string,
+  objectSize: number,
+  ranges: Range[],
+  out: Sink,
+  opts: TransferOptions,
+): Promise<{ bytes: number; note: string }> {
+  const read = readOptions(config, opts);
+  const manifest = await readManifest(store, key, objectSize, read);
+  if (!manifest) return restoreSubset(config, store, key, objectSize, ranges, out, opts);
+  checkRangesWithin(ranges, manifest.size, `${s3Url(store.bucket, key)} (deduplicated)`);
+  const fetched = await restoreChunkRanges(store, manifest, ranges, out, read);
+  const bytes = ranges.reduce((n, r) => n + Math.max(0, r.end - r.start), 0);
+  return { bytes, note: `deduplicated: ${fetched} of ${manifest.chunks.length} chunk(s) fetched and verified` };
+}
