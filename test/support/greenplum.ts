@@ -232,7 +232,42 @@ async function setUpSsh(home: string, dir: string, sshPort: number): Promise<voi
   for (const f of ['authorized_keys', 'config', 'id_gpb_e2e']) chmodSync(join(ssh, f), 0o600);
 }
 
+/**
+ * One cluster at a time on a host: they share gpadmin's ~/.bashrc hook, environment file and ssh
+ * config. Waits while the lock's owner lives (another checkout's `make test`); a dead owner's lock is taken over.
+ */
+async function takeLock(log: (line: string) => void): Promise<void> {
+  const lock = join(tmpdir(), `${DIR_PREFIX}lock`);
+  let waiting = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      process.once('exit', () => rmSync(lock, { force: true }));
+      return;
+    } catch {
+      let owner: number;
+      try {
+        owner = Number(readFileSync(lock, 'utf8'));
+      } catch {
+        continue; // released meanwhile
+      }
+      if (!owner) {
+        await new Promise(r => setTimeout(r, 200)); // its owner is still writing its PID
+        continue;
+      }
+      if (!alive(owner)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (!waiting) log(`waiting for the e2e cluster of PID ${owner} to finish (${lock})`);
+      waiting = true;
+      await new Promise(r => setTimeout(r, 5000));
+    }
+  }
+}
+
 export async function startCluster(log: (line: string) => void = () => {}): Promise<Cluster> {
+  await takeLock(log);
   removeAbandoned();
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
