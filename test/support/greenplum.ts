@@ -44,7 +44,8 @@ function pyenvPython27(): string | undefined {
  */
 export function missingPrerequisites(): string[] {
   const missing: string[] = [];
-  for (const t of TARBALLS) if (!existsSync(join(SHARED_E2E, t))) missing.push(`${join(SHARED_E2E, t)} (the shared e2e fixtures, beside the checkout as ../shared/e2e)`);
+  const absent = TARBALLS.filter(t => !existsSync(join(SHARED_E2E, t)));
+  if (absent.length > 0) missing.push(`${absent.join(', ')} in ${SHARED_E2E} (the shared e2e fixtures: ../shared/e2e beside the checkout, or GPB_E2E_SHARED=<dir>)`);
   if (!existsSync('/usr/sbin/sshd')) missing.push('/usr/sbin/sshd (Debian package openssh-server: scripts/system-packages.sh)');
   if (!pyenvPython27()) missing.push('Python 2.7.18 under pyenv (pyenv install 2.7.18), for Greenplum\'s management tools');
   if (process.getuid?.() !== 0) missing.push('root (to create the gpadmin user and start sshd)');
