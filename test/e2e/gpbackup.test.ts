@@ -10,7 +10,7 @@
  * runs it alone).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { killRgwDirSync, rgwInstalled, RGW_INSTALL_HINT, startRgw } from '../support/ceph-rgw.mjs';
@@ -90,6 +90,16 @@ const ourBackups: TierBackup[] = [];
 
 const listKeys = (endpoint: string, prefix: string) => listObjects(endpoint, BUCKET, prefix);
 
+const configNames = new Set<string>();
+
+/** gpbackup and gprestore leave their copy of each plugin config (with its key pair) in /tmp as <timestamp>_<name>.yaml. */
+function removeConfigCopies(): void {
+  for (const f of readdirSync('/tmp')) {
+    const m = /^\d{14}_(.+)\.yaml$/.exec(f);
+    if (m && configNames.has(m[1]!)) rmSync(join('/tmp', f), { force: true });
+  }
+}
+
 /** Writes a plugin config readable by gpadmin; `go` names the Go plugin as the executable. */
 function pluginConfig(name: string, endpoint: string, folder: string, options: Record<string, string> = {}, go = false): string {
   const opts: Record<string, string> = {
@@ -104,6 +114,7 @@ function pluginConfig(name: string, endpoint: string, folder: string, options: R
     ...options,
   };
   const exe = go ? join(cluster.referenceDir, 'gpbackup_s3_plugin') : pluginBin;
+  configNames.add(name);
   const file = join(cluster.dir, 'configs', `${name}.yaml`);
   writeFileSync(file, `executablepath: ${exe}\noptions:\n${Object.entries(opts).map(([k, v]) => `  ${k}: "${v}"\n`).join('')}`);
   chmodSync(file, 0o644);
@@ -200,6 +211,7 @@ describe('gpbackup and gprestore with the plugin on a Greenplum cluster', { skip
     await proxy?.stop();
     await rgw?.stop();
     await cluster?.stop();
+    removeConfigCopies();
   });
 
   test('default backup (gzip) and restore on gofakes3; the big table makes a multipart object on each segment', async () => {
