@@ -12,13 +12,14 @@
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import yaml from 'js-yaml';
 import { after, before, describe, test } from 'node:test';
 import { killRgwDirSync, rgwInstalled, RGW_INSTALL_HINT, startRgw } from '../support/ceph-rgw.mjs';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { missingPrerequisites, startCluster, startGofakes3, type Cluster } from '../support/greenplum.js';
 import { PLUGIN_BIN } from '../support/plugin.js';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/s3server.js';
-import { createBucket, listObjects } from '../support/signed-s3.js';
+import { createBucket, deleteObject, getObject, listObjects, putObject } from '../support/signed-s3.js';
 
 const CI = process.env.CI === 'true';
 const missing = missingPrerequisites();
@@ -59,6 +60,27 @@ insert into big select i, md5(i::text) || md5((i + 1)::text) || md5((i + 2)::tex
 analyze;
 `;
 
+/**
+ * The database of the week of daily backups: a large history nobody writes to, a dimension table that
+ * never changes, a fact table that grows every day and an accounts table of which a few rows change.
+ */
+const WEEK_DB = 'e2e_week';
+const WEEK_TABLES = ['history', 'customers', 'sales_fact', 'accounts'];
+const WEEK_SCHEMA = `
+create table history (id bigint, day date, payload text) with (appendonly=true, orientation=column) distributed by (id);
+insert into history select i, date '2020-01-01' + i % 1500, md5(i::text) || md5((i * 7)::text) from generate_series(1, 800000) i;
+create table customers (id int primary key, name text) distributed by (id);
+insert into customers select i, 'customer ' || i from generate_series(1, 50000) i;
+create table sales_fact (id bigint, day int, amount numeric(12,2)) distributed by (id);
+insert into sales_fact select i, 1, (i % 1000) / 7.0 from generate_series(1, 100000) i;
+create table accounts (id int, balance numeric(14,2)) distributed by (id);
+insert into accounts select i, 0 from generate_series(1, 100000) i;
+`;
+/** What changes on the morning of `day`: the day's sales, and the balances of a hundred accounts. */
+const weekChanges = (day: number) =>
+  `insert into sales_fact select ${day * 1_000_000} + i, ${day}, (i % 500) / 3.0 from generate_series(1, 5000) i;
+   update accounts set balance = balance + ${day} where id % 1000 = ${day};`;
+
 /** One row per table: count and an order-independent hash of the rows; then the indexes, storage kinds and partitions. */
 function fingerprintSql(tables: string[]): string {
   const rows = tables.map(t => `select '${t}', count(*)::text, coalesce(md5(string_agg(md5(x::text), '' order by md5(x::text))), '-') from ${t} x`);
@@ -80,7 +102,7 @@ let keyFile: string;
 let sourcePrint: string;
 let restoredCount = 0;
 
-/** Backups the tier made with this plugin on gofakes3 and left in the bucket, for checkBackupsInBucket. */
+/** Backups the tier left on gofakes3 (this plugin's, and one the Go plugin wrote), for checkBackupsInBucket. */
 interface TierBackup {
   timestamp: string;
   config: string;
@@ -90,7 +112,7 @@ const ourBackups: TierBackup[] = [];
 
 const listKeys = (endpoint: string, prefix: string) => listObjects(endpoint, BUCKET, prefix);
 
-const configNames = new Set<string>();
+const configNames = new Map<string, string>();
 
 /** gpbackup and gprestore leave their copy of each plugin config (with its key pair) in /tmp as <timestamp>_<name>.yaml. */
 function removeConfigCopies(): void {
@@ -114,7 +136,9 @@ function pluginConfig(name: string, endpoint: string, folder: string, options: R
     ...options,
   };
   const exe = go ? join(cluster.referenceDir, 'gpbackup_s3_plugin') : pluginBin;
-  configNames.add(name);
+  // A config file names one folder for the whole tier: checkBackupsInBucket reads each backup through its config.
+  assert.ok((configNames.get(name) ?? folder) === folder, `config ${name} was written for folder ${configNames.get(name)}, not ${folder}`);
+  configNames.set(name, folder);
   const file = join(cluster.dir, 'configs', `${name}.yaml`);
   writeFileSync(file, `executablepath: ${exe}\noptions:\n${Object.entries(opts).map(([k, v]) => `  ${k}: "${v}"\n`).join('')}`);
   chmodSync(file, 0o644);
@@ -153,18 +177,65 @@ async function assertSameAsSource(db: string): Promise<void> {
   await dropDb(db);
 }
 
-/** Checks over every backup the tier made with this plugin on gofakes3 (kept in the bucket until now). */
+/** Runs the built plugin as gpadmin, as a DBA runs its own commands by hand. */
+const plugin = (args: string) => cluster.sh(`${pluginBin} ${args}`);
+
+/** The keys of one backup's objects on gofakes3, with their sizes. */
+async function objectsOf(b: TierBackup): Promise<{ key: string; size: number }[]> {
+  return (await listKeys(gofakes3, '')).filter(o => o.key.includes(`/backups/${b.timestamp.slice(0, 8)}/${b.timestamp}/`));
+}
+
+/**
+ * list_backups and verify_backup --deep over every backup the tier left on gofakes3, from the bucket
+ * alone: each is listed under its config's folder as complete with status Success, and verifies.
+ */
 async function checkBackupsInBucket(backups: TierBackup[]): Promise<void> {
   assert.ok(backups.length >= 8, `only ${backups.length} backups recorded`);
-  for (const b of backups) {
-    const keys = (await listKeys(gofakes3, '')).map(k => k.key).filter(k => k.includes(`/${b.timestamp}/`));
-    for (const file of ['config.yaml', 'report', 'toc.yaml']) {
-      assert.ok(
-        keys.some(k => k.endsWith(`gpbackup_${b.timestamp}_${file}`)),
-        `${b.description} (${b.timestamp}, ${b.config}): gpbackup_${b.timestamp}_${file} is not in the bucket`,
-      );
+  for (const cfg of new Set(backups.map(b => b.config))) {
+    const r = await plugin(`list_backups ${cfg} --json`);
+    assert.equal(r.code, 0, `list_backups ${cfg} failed (exit ${r.code}): ${r.stderr}`);
+    const listed = JSON.parse(r.stdout) as { timestamp: string; status: string | null; complete: boolean; problems: string[] }[];
+    for (const b of backups.filter(x => x.config === cfg)) {
+      const entry = listed.find(e => e.timestamp === b.timestamp);
+      assert.ok(entry, `${b.description} (${b.timestamp}) is not listed by list_backups of ${cfg}`);
+      assert.equal(entry.status, 'Success', `${b.description} (${b.timestamp}): status ${entry.status}`);
+      assert.equal(entry.complete, true, `${b.description} (${b.timestamp}) listed as incomplete: ${entry.problems.join('; ')}`);
     }
   }
+  for (const b of backups) {
+    const r = await plugin(`verify_backup ${b.config} ${b.timestamp} --deep --json`);
+    assert.equal(r.code, 0, `verify_backup --deep of ${b.description} (${b.timestamp}) failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+    assert.equal((JSON.parse(r.stdout) as { ok: boolean }).ok, true);
+  }
+}
+
+/**
+ * Changes one stored object of a backup, requires verify_backup of `target` to fail naming its key
+ * (with `--deep` for a change only reading every byte finds), puts the object back as it was, and
+ * requires verify_backup to pass again.
+ */
+async function assertVerifyNames(target: TierBackup, key: string, change: 'remove' | 'flip a byte', deep = ''): Promise<void> {
+  const stored = await getObject(gofakes3, BUCKET, key);
+  assert.ok(stored.body.length < 16 * MiB, `${key} is not a single-PUT object, and could not be put back as it was`);
+  if (change === 'remove') await deleteObject(gofakes3, BUCKET, key);
+  else {
+    const flipped = Buffer.from(stored.body);
+    flipped[flipped.length >> 1] ^= 0xff;
+    await putObject(gofakes3, BUCKET, key, { body: flipped, metadata: stored.metadata });
+  }
+  try {
+    if (deep) {
+      const quick = await plugin(`verify_backup ${target.config} ${target.timestamp}`);
+      assert.equal(quick.code, 0, `the quick verify_backup reads no data, yet failed with ${key} changed (${change}):\n${quick.stdout}${quick.stderr}`);
+    }
+    const r = await plugin(`verify_backup ${target.config} ${target.timestamp} ${deep}`);
+    assert.equal(r.code, 1, `verify_backup ${deep} of ${target.description} passed with ${key} changed (${change}):\n${r.stdout}`);
+    assert.ok((r.stdout + r.stderr).includes(key), `verify_backup ${deep} does not name ${key}:\n${r.stdout}${r.stderr}`);
+  } finally {
+    await putObject(gofakes3, BUCKET, key, stored);
+  }
+  const again = await plugin(`verify_backup ${target.config} ${target.timestamp} ${deep}`);
+  assert.equal(again.code, 0, `verify_backup ${deep} of ${target.description} fails with ${key} put back:\n${again.stdout}${again.stderr}`);
 }
 
 /** Bytes of the backup's data files the plugin asked gofakes3 for through the recording proxy since `from`. */
@@ -310,17 +381,18 @@ describe('gpbackup and gprestore with the plugin on a Greenplum cluster', { skip
   });
 
   test("a backup of this plugin restores with the Go plugin, and the Go plugin's with this one", async () => {
-    const ours = pluginConfig('default', gofakes3, 'cross');
+    const ours = pluginConfig('cross', gofakes3, 'cross');
     const go = pluginConfig('go', gofakes3, 'cross', {}, true);
     const oursTs = await gpbackup(ours, '');
     ourBackups.push({ timestamp: oursTs, config: ours, description: 'restored by the Go plugin' });
     await assertSameAsSource(await restoreOk(go, oursTs));
     const goTs = await gpbackup(go, '--single-data-file');
+    ourBackups.push({ timestamp: goTs, config: ours, description: 'written by the Go plugin' });
     await assertSameAsSource(await restoreOk(ours, goTs));
   });
 
   test('--incremental --leaf-partition-data: a chain of two incrementals restores the latest state', async () => {
-    const cfg = pluginConfig('default', gofakes3, 'incremental');
+    const cfg = pluginConfig('incremental', gofakes3, 'incremental');
     const full = await gpbackup(cfg, '--leaf-partition-data');
     ourBackups.push({ timestamp: full, config: cfg, description: 'full --leaf-partition-data' });
     await cluster.psql(SOURCE_DB, "insert into part_sales select i, date '2024-03-05', 1.5 from generate_series(1, 1000) i; insert into ao_row values (-1, 'first incremental')");
@@ -333,8 +405,87 @@ describe('gpbackup and gprestore with the plugin on a Greenplum cluster', { skip
     await assertSameAsSource(await restoreOk(cfg, second));
   });
 
-  test('checks over every backup the tier left on gofakes3', async () => {
+  test('list_backups and verify_backup --deep: every backup the tier left on gofakes3 is listed complete and verifies', async () => {
     await checkBackupsInBucket(ourBackups);
+  });
+
+  test('verify_backup names a removed data file, a removed segment TOC, a removed object of an incremental base, a flipped byte', async () => {
+    const backup = (description: string) => ourBackups.find(b => b.description === description)!;
+    const perTable = backup('default (gzip)');
+    const single = backup('--single-data-file');
+    const full = backup('full --leaf-partition-data');
+    const second = backup('second --incremental');
+
+    const smallDataFile = (await objectsOf(perTable)).find(o => /gpbackup_1_\d{14}_\d+\.gz$/.test(o.key) && o.size < MiB);
+    assert.ok(smallDataFile, 'no small data file of segment 1');
+    await assertVerifyNames(perTable, smallDataFile.key, 'remove');
+
+    const segmentToc = (await objectsOf(single)).find(o => /gpbackup_0_\d{14}_toc\.yaml$/.test(o.key));
+    assert.ok(segmentToc, 'no segment TOC of segment 0');
+    await assertVerifyNames(single, segmentToc.key, 'remove');
+
+    // A table the second incremental's restore plan takes from the full backup: its data file there.
+    const fullKeys = await objectsOf(full);
+    const inFull = (name: string) => fullKeys.find(o => o.key.endsWith(`/${name}`))?.key;
+    const secondConfig = (await objectsOf(second)).find(o => o.key.endsWith(`gpbackup_${second.timestamp}_config.yaml`))!.key;
+    const plan = (yaml.load((await getObject(gofakes3, BUCKET, secondConfig)).body.toString()) as { restoreplan: { timestamp: string; tablefqns: string[] | null }[] }).restoreplan;
+    const fromFull = plan.find(p => p.timestamp === full.timestamp)?.tablefqns ?? [];
+    assert.ok(fromFull.length > 0, `the restore plan of ${second.timestamp} takes no table from ${full.timestamp}: ${JSON.stringify(plan)}`);
+    const toc = yaml.load((await getObject(gofakes3, BUCKET, inFull(`gpbackup_${full.timestamp}_toc.yaml`)!)).body.toString()) as {
+      dataentries: { schema: string; name: string; oid: number }[];
+    };
+    const entry = toc.dataentries.find(e => fromFull.includes(`${e.schema}.${e.name}`));
+    assert.ok(entry, `no data entry of ${fromFull.join(', ')} in the TOC of ${full.timestamp}`);
+    const baseFile = inFull(`gpbackup_0_${full.timestamp}_${entry.oid}.gz`);
+    assert.ok(baseFile, `no data file of ${entry.schema}.${entry.name} (oid ${entry.oid}) in ${full.timestamp}`);
+    await assertVerifyNames(second, baseFile, 'remove');
+
+    // A flipped byte keeps the size: the quick check passes, --deep reads it and fails.
+    await assertVerifyNames(perTable, smallDataFile.key, 'flip a byte', '--deep');
+  });
+
+  test('a week of daily full backups, with and without deduplication: a third of the bytes or less, every day restores, the oldest deleted and pruned', async () => {
+    const plain = pluginConfig('week-plain', gofakes3, 'week-plain');
+    const dedup = pluginConfig('week-dedup', gofakes3, 'week-dedup', { deduplication: 'on' });
+    await cluster.psql('postgres', `create database ${WEEK_DB}`);
+    await cluster.psql(WEEK_DB, WEEK_SCHEMA);
+    const days: { print: string; plain: string; dedup: string }[] = [];
+    for (let day = 1; day <= 7; day++) {
+      if (day > 1) await cluster.psql(WEEK_DB, weekChanges(day));
+      const print = await fingerprint(WEEK_DB, WEEK_TABLES);
+      days.push({ print, plain: await gpbackup(plain, '', WEEK_DB), dedup: await gpbackup(dedup, '', WEEK_DB) });
+    }
+    const stored = async (folder: string) => (await listKeys(gofakes3, `${folder}/`)).reduce((n, o) => n + o.size, 0);
+    const plainBytes = await stored('week-plain');
+    const dedupBytes = await stored('week-dedup');
+    process.stdout.write(
+      `# e2e: a week of daily full backups stores ${(plainBytes / MiB).toFixed(1)} MiB without deduplication, ${(dedupBytes / MiB).toFixed(1)} MiB with it (${((100 * dedupBytes) / plainBytes).toFixed(1)}%)\n`,
+    );
+    assert.ok(dedupBytes * 3 <= plainBytes, `deduplicated week stores ${dedupBytes} bytes against ${plainBytes}: more than a third`);
+
+    const restoresAs = async (cfg: string, ts: string, print: string) => {
+      const db = await restoreOk(cfg, ts);
+      assert.equal(await fingerprint(db, WEEK_TABLES), print, `the restore of ${ts} (${cfg}) differs from the database it was taken of`);
+      await dropDb(db);
+    };
+    for (const d of days) {
+      await restoresAs(plain, d.plain, d.print);
+      await restoresAs(dedup, d.dedup, d.print);
+    }
+
+    const deleted = await plugin(`delete_backup ${dedup} ${days[0].dedup}`);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const pruned = await plugin(`prune ${dedup} --grace 0`);
+    assert.equal(pruned.code, 0, `prune failed (exit ${pruned.code}): ${pruned.stdout}${pruned.stderr}`);
+    const afterPrune = await stored('week-dedup');
+    assert.ok(afterPrune < dedupBytes, `prune freed nothing: ${afterPrune} bytes stored before and after (${pruned.stdout.trim()})`);
+    process.stdout.write(`# e2e: the oldest day deleted and pruned: ${pruned.stdout.trim()}\n`);
+    for (const d of days.slice(1)) {
+      await restoresAs(dedup, d.dedup, d.print);
+      const verified = await plugin(`verify_backup ${dedup} ${d.dedup} --deep`);
+      assert.equal(verified.code, 0, `verify_backup --deep of ${d.dedup} after the prune:\n${verified.stdout}${verified.stderr}`);
+    }
+    await dropDb(WEEK_DB);
   });
 
   describe('on Ceph RGW, which checks signatures', { skip: RGW_SKIP }, () => {

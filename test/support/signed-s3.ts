@@ -1,8 +1,9 @@
 /**
- * The two S3 requests the e2e tier makes itself (create a bucket, list its objects), SigV4-signed with
+ * The few S3 requests the e2e tier makes itself (create a bucket, list, get, put and delete objects), SigV4-signed with
  * @smithy/signature-v4 for servers that check signatures (Ceph RGW) and sent with fetch: the AWS SDK
  * client would add its Node-version warning to the tier's output.
  */
+import { createHash } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from './personas/framing.js';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY } from './s3server.js';
@@ -17,7 +18,19 @@ const signer = new SignatureV4({
 });
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-async function send(endpoint: string, method: string, path: string, query: Record<string, string> = {}): Promise<string> {
+interface Answer {
+  body: Buffer;
+  headers: Headers;
+}
+
+async function send(
+  endpoint: string,
+  method: string,
+  path: string,
+  query: Record<string, string> = {},
+  body?: Buffer,
+  extraHeaders: Record<string, string> = {},
+): Promise<Answer> {
   const url = new URL(path, endpoint);
   const signed = await signer.sign({
     method,
@@ -25,14 +38,18 @@ async function send(endpoint: string, method: string, path: string, query: Recor
     hostname: url.host,
     path: url.pathname,
     query,
-    headers: { host: url.host, 'x-amz-content-sha256': EMPTY_SHA256 },
+    headers: {
+      host: url.host,
+      'x-amz-content-sha256': body ? createHash('sha256').update(body).digest('hex') : EMPTY_SHA256,
+      ...extraHeaders,
+    },
   });
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   const { host: _host, ...headers } = signed.headers;
-  const res = await fetch(url, { method, headers });
-  const body = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${body.slice(0, 300)}`);
-  return body;
+  const res = await fetch(url, { method, headers, body: body ? new Uint8Array(body) : undefined });
+  const answer = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${answer.toString().slice(0, 300)}`);
+  return { body: answer, headers: res.headers };
 }
 
 export async function createBucket(endpoint: string, bucket: string): Promise<void> {
@@ -44,7 +61,7 @@ export async function listObjects(endpoint: string, bucket: string, prefix: stri
   const out: { key: string; size: number }[] = [];
   let token: string | undefined;
   do {
-    const xml = await send(endpoint, 'GET', `/${bucket}`, { 'list-type': '2', prefix, ...(token ? { 'continuation-token': token } : {}) });
+    const xml = (await send(endpoint, 'GET', `/${bucket}`, { 'list-type': '2', prefix, ...(token ? { 'continuation-token': token } : {}) })).body.toString();
     for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
       const key = /<Key>([\s\S]*?)<\/Key>/.exec(m[1])?.[1] ?? '';
       out.push({ key: key.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>'), size: Number(/<Size>(\d+)<\/Size>/.exec(m[1])?.[1] ?? 0) });
@@ -52,4 +69,28 @@ export async function listObjects(endpoint: string, bucket: string, prefix: stri
     token = /<IsTruncated>true<\/IsTruncated>/.test(xml) ? /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml)?.[1] : undefined;
   } while (token);
   return out;
+}
+
+/** A stored object: its bytes and the user metadata (x-amz-meta-*) it was written with. */
+export interface StoredObject {
+  body: Buffer;
+  metadata: Record<string, string>;
+}
+
+export async function getObject(endpoint: string, bucket: string, key: string): Promise<StoredObject> {
+  const { body, headers } = await send(endpoint, 'GET', `/${bucket}/${key}`);
+  const metadata: Record<string, string> = {};
+  headers.forEach((v, k) => {
+    if (k.startsWith('x-amz-meta-')) metadata[k] = v;
+  });
+  return { body, metadata };
+}
+
+/** Writes the object in one PUT with the given user metadata, as a stored object is put back or replaced. */
+export async function putObject(endpoint: string, bucket: string, key: string, object: StoredObject): Promise<void> {
+  await send(endpoint, 'PUT', `/${bucket}/${key}`, {}, object.body, object.metadata);
+}
+
+export async function deleteObject(endpoint: string, bucket: string, key: string): Promise<void> {
+  await send(endpoint, 'DELETE', `/${bucket}/${key}`);
 }
