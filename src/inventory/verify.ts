@@ -138,7 +138,7 @@ class Verification {
   }
 
   /** The file's text, or undefined (with a problem recorded) if it is missing or unreadable. */
-  private async read(b: BackupObjects, file: string): Promise<{ text: string; encrypted: boolean } | undefined> {
+  private async read(b: BackupObjects, file: string): Promise<{ text: string; encrypted: boolean; deduplicated: boolean } | undefined> {
     const key = b.prefix + file;
     const size = b.files.get(file);
     if (size === undefined) {
@@ -146,8 +146,8 @@ class Verification {
       return undefined;
     }
     try {
-      const { data, encrypted } = await this.reader.read(key, size);
-      return { text: data.toString('utf8'), encrypted };
+      const { data, encrypted, deduplicated } = await this.reader.read(key, size);
+      return { text: data.toString('utf8'), encrypted, deduplicated };
     } catch (err) {
       this.problem(/checksum mismatch/.test(describeError(err)) ? 'checksum-mismatch' : 'unreadable', key, describeError(err));
       return undefined;
@@ -189,7 +189,8 @@ class Verification {
     }
     loaded.config = config;
     loaded.encrypted = configFile.encrypted;
-    await this.chunks.findManifests(timestamp, [...b.files].map(([file, size]) => ({ key: b.prefix + file, size })));
+    // One config serves a whole gpbackup run: a backup whose config is plain has no manifest to look for (a GET per object spared).
+    if (configFile.deduplicated) await this.chunks.findManifests(timestamp, [...b.files].map(([file, size]) => ({ key: b.prefix + file, size })));
     for (const f of requiredCoordinatorFiles(config, timestamp)) this.expect(b, f);
     if (!config.metadataOnly) await this.checkData(b, config, configFile.encrypted);
     if (configFile.encrypted) {
