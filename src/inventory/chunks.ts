@@ -101,8 +101,9 @@ export class ChunkCheck {
         await verifyChunk(this.store, use.manifest, use.index, this.opts);
         checked++;
       } catch (err) {
-        const message = describeError(err);
-        if (/is missing/.test(message)) this.missing(key, use);
+        // The restore's words (verifyChunk is the restore's own check), less its ending: nothing is being restored here.
+        const message = describeError(err).replace(/: the restore is abandoned$/, '');
+        if (/a chunk of this backup is missing/.test(message)) this.missing(key, use);
         else this.problem(/not match|authenticat|decrypt/i.test(message) ? 'checksum-mismatch' : 'unreadable', use.backup, key, `a chunk of ${use.object}: ${message}`);
       }
       advance(use.manifest.chunks[use.index]!.length);

@@ -1,8 +1,9 @@
 /**
  * verify_backup and list_backups on backups written with `deduplication: on` (gpbackup's file set
  * through backup_file and backup_data: test/support/gpbackup-fixture.ts): manifests are read and
- * their chunks checked, present (quick) or intact (--deep), each chunk once; a deleted chunk, or
- * one whose stored bytes are damaged, fails verify_backup naming the chunk and its object.
+ * their chunks checked, present (quick) or intact (--deep), each chunk once; a deleted chunk, one
+ * whose stored bytes are damaged, or one replaced by another's bytes, fails verify_backup naming
+ * the chunk and its object.
  */
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
@@ -143,7 +144,25 @@ describe('verify_backup of deduplicated backups', () => {
       const p = report.problems.find(p => p.key === chunk);
       assert.ok(p, `a problem names ${chunk}: ${JSON.stringify(report.problems)}`);
       assert.equal(p.kind, 'checksum-mismatch');
-      assert.match(p.message, /^a chunk of \S+/);
+      assert.match(p.message, new RegExp(`^a chunk of ${object}: downloading s3://${BUCKET}/${chunk}: its CRC-32 does not match$`));
+    } finally {
+      await s3.putObject(BUCKET, chunk!, saved);
+    }
+  });
+
+  test('a chunk replaced by another\'s bytes (its stored checksum then right): --deep fails, the content not matching the name', async () => {
+    const [chunk] = await chunksOf(keyOf(GZIP.timestamp, `gpbackup_0_${GZIP.timestamp}_16384.gz`));
+    const [other] = await chunksOf(keyOf(GZIP.timestamp, `gpbackup_1_${GZIP.timestamp}_16384.gz`));
+    assert.notEqual(chunk, other);
+    const saved = (await s3.getObject(BUCKET, chunk!))!;
+    await s3.putObject(BUCKET, chunk!, (await s3.getObject(BUCKET, other!))!);
+    try {
+      const { r, report } = await verify(cfg, GZIP.timestamp, '--deep');
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(
+        report.problems.map(p => [p.kind, p.key, p.message]),
+        [['checksum-mismatch', chunk, `a chunk of ${keyOf(GZIP.timestamp, `gpbackup_0_${GZIP.timestamp}_16384.gz`)}: s3://${BUCKET}/${chunk}: the chunk's content does not match its name (damaged or replaced)`]],
+      );
     } finally {
       await s3.putObject(BUCKET, chunk!, saved);
     }
