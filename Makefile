@@ -1,6 +1,6 @@
 # gpbackup_s3_plugin (TypeScript): `make` builds dist/gpbackup_s3_plugin (Linux x86_64), `make dist-arm64`
 # dist/arm64/gpbackup_s3_plugin (Linux aarch64), `make test` runs every test.
-.PHONY: all build dist-arm64 test unit bench clean install demo
+.PHONY: all build dist-arm64 test unit e2e system-packages bench clean install demo
 
 all: build
 
@@ -15,9 +15,18 @@ dist-arm64: node_modules/.package-lock.json
 	node scripts/build.mjs --arm64
 
 # Unit tests, then the integration suite against the built executables and a local S3 server (s3rver, from npm);
-# the aarch64 one runs under qemu-user (test/integration/portability.test.ts).
-test: build dist-arm64
+# the aarch64 one runs under qemu-user (test/integration/portability.test.ts); then the RGW tier and the
+# end-to-end tier (the real gpbackup and gprestore on a Greenplum cluster, test/e2e).
+test: system-packages build dist-arm64
 	node scripts/test.mjs
+
+# The end-to-end tier alone (it needs ../shared/e2e and root).
+e2e: system-packages build
+	node scripts/test.mjs e2e
+
+# The Debian packages the tests need, installed when run as root (scripts/system-packages.sh).
+system-packages:
+	bash scripts/system-packages.sh
 
 unit: node_modules/.package-lock.json
 	node scripts/test.mjs unit

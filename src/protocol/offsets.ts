@@ -1,7 +1,8 @@
 /**
  * The offsets file gpbackup_helper hands to restore_data_subset: one line
  * `N s1 e1 ... sN eN` (decimal, single spaces, usually no trailing newline);
- * ends are exclusive and the ranges ascend (table OID order). Anything else
+ * ends are exclusive and the ranges ascend (table OID order); an empty range
+ * (start = end, a table with no rows on the segment) is dropped. Anything else
  * is refused before a byte is written.
  *
  * A filtered restore of many small tables names a million ranges or more (some 20 MB of text):
@@ -40,7 +41,9 @@ export function parseOffsets(input: string | Buffer, source: string): Range[] {
   let count = -1;
   let found = 0;
   let ranges: Range[] = [];
+  let kept = 0;
   let start = 0;
+  let prevStart = -1;
   let prevEnd = -1;
   let i = 0;
   while (i < text.length) {
@@ -77,23 +80,23 @@ export function parseOffsets(input: string | Buffer, source: string): Range[] {
     }
     const r = found / 2;
     const end = n;
-    if (end <= start) fail(`range ${r} (${start} ${end}) ends before it starts or is empty`);
-    if (start < prevEnd) {
-      const prev = ranges[r - 2]!;
-      fail(`range ${r} (${start} ${end}) overlaps or precedes range ${r - 1} (${prev.start} ${prev.end})`);
-    }
-    ranges[r - 1] = { start, end };
+    if (end < start) fail(`range ${r} (${start} ${end}) ends before it starts`);
+    if (start < prevEnd) fail(`range ${r} (${start} ${end}) overlaps or precedes range ${r - 1} (${prevStart} ${prevEnd})`);
+    // gpbackup_helper names an empty range (start = end) for a table with no rows on the segment: no bytes to read.
+    if (end > start) ranges[kept++] = { start, end };
+    prevStart = start;
     prevEnd = end;
   }
   if (count < 0) fail('it is empty');
   if (found !== 2 * count) fail(`it says ${count} ranges but holds ${found} numbers after the count (expected ${2 * count})`);
+  ranges.length = kept;
   return ranges;
 }
 
 /** Refuses ranges past the object's end, before any output. */
 export function checkRangesWithin(ranges: Range[], size: number, what: string): void {
-  const last = ranges[ranges.length - 1]!;
-  if (last.end > size) {
+  const last = ranges[ranges.length - 1];
+  if (last && last.end > size) {
     throw new PluginError(
       `restore_data_subset: range ${last.start}-${last.end} is beyond the end of ${what} (${size} bytes)`,
     );

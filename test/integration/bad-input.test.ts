@@ -289,7 +289,7 @@ describe('offsets files commands.test.ts does not cover', () => {
     { name: 'zero ranges', args: () => ['restore_data_subset', cfg, dataPath, env.writeFile('offsets-zero', '0')], error: /malformed offsets file .*: it names no ranges/ },
     { name: 'a negative number', args: () => ['restore_data_subset', cfg, dataPath, env.writeFile('offsets-negative', '1 -1 10')], error: /malformed offsets file .*"-1" is not a non-negative whole number/ },
     { name: 'a number too large', args: () => ['restore_data_subset', cfg, dataPath, env.writeFile('offsets-huge', '1 0 99999999999999999999')], error: /malformed offsets file .*too large/ },
-    { name: 'an empty range', args: () => ['restore_data_subset', cfg, dataPath, env.writeFile('offsets-empty-range', '1 5 5')], error: /malformed offsets file .*range 1 \(5 5\)/ },
+    { name: 'a range that ends before it starts', args: () => ['restore_data_subset', cfg, dataPath, env.writeFile('offsets-backwards', '1 9 5')], error: /malformed offsets file .*range 1 \(9 5\) ends before it starts/ },
     { name: 'beyond the end, by one byte', args: () => ['restore_data_subset', cfg, dataPath, env.writeFile('offsets-one-past', '2 0 10 20 3001')], error: /range 20-3001 is beyond the end of s3:\/\/.*\(3000 bytes\)/ },
     { name: 'ranges of a missing object', args: () => ['restore_data_subset', cfg, env.backupPath(TS, 'gpbackup_9_missing'), offsetsFile], error: /s3:\/\/gpbackup-bad-input\/.*gpbackup_9_missing: no such object/ },
   ]);
