@@ -20,7 +20,7 @@ import { mapBounded } from './pool.js';
 
 /** Reads a whole (small) object, decrypting it if it is client-side encrypted. */
 export interface ObjectReader {
-  read(key: string, size: number): Promise<{ data: Buffer; encrypted: boolean }>;
+  read(key: string, size: number): Promise<{ data: Buffer; encrypted: boolean; deduplicated: boolean }>;
 }
 
 /** One line of list_backups; the JSON output is an array of these (docs/operations.md). */
@@ -43,6 +43,8 @@ export interface BackupSummary {
   dependsOn: string[];
   /** Whether its objects were written with the plugin's client_side_encryption; null when unknown. */
   clientSideEncrypted: boolean | null;
+  /** Whether it was written with `deduplication: on` (its config is a manifest); null when unknown. */
+  deduplicated: boolean | null;
   /** The S3 Object Lock retention of its config object (ISO 8601), or null. */
   lockedUntil: string | null;
   /** The report's `backup status` (`Success`, `Failure`), or null when there is no report. */
@@ -86,6 +88,7 @@ async function summarize(store: ObjectStore, b: BackupObjects, reader: ObjectRea
     kind: null,
     dependsOn: [],
     clientSideEncrypted: null,
+    deduplicated: null,
     lockedUntil: null,
     status: null,
     complete: false,
@@ -110,6 +113,7 @@ async function summarize(store: ObjectStore, b: BackupObjects, reader: ObjectRea
     return summary;
   }
   summary.clientSideEncrypted = config.encrypted;
+  summary.deduplicated = config.deduplicated;
   let parsed: BackupConfigFile;
   try {
     parsed = parseBackupConfig(config.data.toString('utf8'), configName);

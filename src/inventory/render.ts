@@ -18,7 +18,7 @@ export function backupTable(backups: BackupSummary[]): string {
     formatBytes(b.sizeBytes),
     String(b.objects),
     b.segments === null ? '?' : String(b.segments),
-    b.dataFormat === null ? '?' : `${FORMAT_NAMES[b.dataFormat] ?? b.dataFormat} ${b.compression}`,
+    b.dataFormat === null ? '?' : `${FORMAT_NAMES[b.dataFormat] ?? b.dataFormat} ${b.compression}${b.deduplicated ? ' dedup' : ''}`,
     b.kind === null ? '?' : b.kind === 'incremental' ? `incremental of ${b.dependsOn.join(',') || '?'}` : 'full',
     b.clientSideEncrypted === null ? '?' : b.clientSideEncrypted ? 'yes' : 'no',
     b.lockedUntil ?? '-',
@@ -37,7 +37,8 @@ export function verifyText(r: VerifyReport): string {
     const by = r.deep.checkedBy;
     lines.push(
       `read ${r.deep.objects} objects, ${formatBytes(r.deep.bytes)}: ${by.crc32} checked against their CRC-32, ${by['multipart-etag']} against their multipart ETag, ` +
-        `${by['md5-etag']} against their MD5 ETag, ${r.deep.decrypted} client-side encrypted and authenticated, ${r.deep.sizeOnly.length} for their size only`,
+        `${by['md5-etag']} against their MD5 ETag, ${r.deep.decrypted} client-side encrypted and authenticated, ${r.deep.sizeOnly.length} for their size only` +
+        (by.manifest ? `; ${by.manifest} deduplication manifests checked against their SHA-256, ${r.deep.chunks} chunks (${formatBytes(r.deep.chunkBytes)}) checked against their hash` : ''),
     );
     for (const s of r.deep.sizeOnly) lines.push(`size only: ${s.key}: ${s.reason}`);
   }

@@ -3,7 +3,8 @@
  * config and TOCs say it has is there, for every segment, a single data file has the size its
  * segment TOC implies, the report says Success, and every earlier backup its restore plan names
  * passes the same checks. Deep: every byte of every object is read and checked as a restore
- * checks it (the DeepChecker the caller gives).
+ * checks it (the DeepChecker the caller gives). A deduplicated object's manifest is read and its
+ * chunks checked (src/inventory/chunks.ts): present (quick) or intact (deep), each chunk once.
  */
 import { describeError } from '../errors.js';
 import { DEFAULT_SEGMENT_SIZE, layoutOf } from '../storage/encryption/format.js';
@@ -19,22 +20,24 @@ import {
   segmentTocFile,
   tableDataFile,
 } from './layout.js';
+import type { ChunkReadOptions, Manifest } from '../dedup/index.js';
+import { ChunkCheck } from './chunks.js';
 import type { ObjectReader } from './list.js';
 import { mapBounded } from './pool.js';
 
-export type ProblemKind = 'missing-object' | 'wrong-size' | 'checksum-mismatch' | 'missing-dependency' | 'backup-failed' | 'unreadable';
+export type ProblemKind = 'missing-object' | 'missing-chunk' | 'wrong-size' | 'checksum-mismatch' | 'missing-dependency' | 'backup-failed' | 'unreadable';
 
 export interface VerifyProblem {
   kind: ProblemKind;
   /** The backup the object belongs to: the one verified, or an earlier one its restore plan needs. */
   backup: string;
-  /** The object (full key) the problem is about. */
+  /** The object (full key) the problem is about: for a chunk, the chunk's key (the message names an object whose manifest names it). */
   key: string;
   message: string;
 }
 
-/** What --deep checked an object's bytes against. */
-export type DeepCheck = 'crc32' | 'multipart-etag' | 'md5-etag' | 'size';
+/** What --deep checked an object's bytes against (`manifest`: a deduplication manifest's own SHA-256, its chunks checked apart). */
+export type DeepCheck = 'crc32' | 'multipart-etag' | 'md5-etag' | 'size' | 'manifest';
 
 export interface DeepResult {
   check: DeepCheck;
@@ -73,6 +76,9 @@ export interface VerifyReport {
     decrypted: number;
     /** Objects whose bytes could only be checked for their size, with the reason. */
     sizeOnly: { key: string; reason: string }[];
+    /** Deduplicated chunks read and checked against their name (each once), and their bytes. */
+    chunks: number;
+    chunkBytes: number;
   } | null;
 }
 
@@ -83,6 +89,8 @@ export interface VerifyOptions {
   /** Objects larger than this are read one at a time, each with `concurrency` ranged GETs. */
   partSize: number;
   progress?: Progress;
+  /** How deduplicated objects' chunks are read (the restore's settings and keys). */
+  chunks: ChunkReadOptions;
 }
 
 export interface Progress {
@@ -102,16 +110,24 @@ class Verification {
   readonly problems: VerifyProblem[] = [];
   readonly backups: VerifiedBackup[] = [];
   readonly loaded: Loaded[] = [];
+  readonly chunks: ChunkCheck;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly folderPrefix: string,
     private readonly reader: ObjectReader,
-  ) {}
+    chunkOptions: ChunkReadOptions,
+  ) {
+    this.chunks = new ChunkCheck(store, chunkOptions, (kind, backup, key, message) => this.problems.push({ kind, backup, key, message }));
+  }
 
   problem(kind: ProblemKind, key: string, message: string): void {
     const backup = /\/backups\/\d{8}\/(\d{14})\//.exec(key)?.[1] ?? '';
     this.problems.push({ kind, backup, key, message });
+  }
+
+  private manifestOf(b: BackupObjects, file: string): Manifest | undefined {
+    return this.chunks.manifests.get(b.prefix + file);
   }
 
   private async list(timestamp: string): Promise<BackupObjects> {
@@ -122,7 +138,7 @@ class Verification {
   }
 
   /** The file's text, or undefined (with a problem recorded) if it is missing or unreadable. */
-  private async read(b: BackupObjects, file: string): Promise<{ text: string; encrypted: boolean } | undefined> {
+  private async read(b: BackupObjects, file: string): Promise<{ text: string; encrypted: boolean; deduplicated: boolean } | undefined> {
     const key = b.prefix + file;
     const size = b.files.get(file);
     if (size === undefined) {
@@ -130,8 +146,8 @@ class Verification {
       return undefined;
     }
     try {
-      const { data, encrypted } = await this.reader.read(key, size);
-      return { text: data.toString('utf8'), encrypted };
+      const { data, encrypted, deduplicated } = await this.reader.read(key, size);
+      return { text: data.toString('utf8'), encrypted, deduplicated };
     } catch (err) {
       this.problem(/checksum mismatch/.test(describeError(err)) ? 'checksum-mismatch' : 'unreadable', key, describeError(err));
       return undefined;
@@ -173,11 +189,14 @@ class Verification {
     }
     loaded.config = config;
     loaded.encrypted = configFile.encrypted;
+    // One config serves a whole gpbackup run: a backup whose config is plain has no manifest to look for (a GET per object spared).
+    if (configFile.deduplicated) await this.chunks.findManifests(timestamp, [...b.files].map(([file, size]) => ({ key: b.prefix + file, size })));
     for (const f of requiredCoordinatorFiles(config, timestamp)) this.expect(b, f);
     if (!config.metadataOnly) await this.checkData(b, config, configFile.encrypted);
     if (configFile.encrypted) {
       for (const [file, size] of b.files) {
-        if (!layoutOf(size, DEFAULT_SEGMENT_SIZE)) this.problem('wrong-size', b.prefix + file, `wrong size: ${size} bytes is not the size of a client-side encrypted object (truncated or extended)`);
+        // A manifest's header is in the clear: its chunk list's seal was checked when it was read.
+        if (!this.manifestOf(b, file) && !layoutOf(size, DEFAULT_SEGMENT_SIZE)) this.problem('wrong-size', b.prefix + file, `wrong size: ${size} bytes is not the size of a client-side encrypted object (truncated or extended)`);
       }
     }
     return [...new Set(config.restorePlan.map(e => e.timestamp).filter(t => t && t !== timestamp))];
@@ -214,7 +233,8 @@ class Verification {
         this.problem('missing-object', b.prefix + segmentTocFile(b.timestamp, c), `the segment TOC has no byte range for table OID(s) ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', ...' : ''} of the backup's TOC`);
       }
       if (size === undefined) return;
-      const plainSize = encrypted ? layoutOf(size, DEFAULT_SEGMENT_SIZE)?.plainSize : size;
+      const manifest = this.manifestOf(b, dataName);
+      const plainSize = manifest ? manifest.size : encrypted ? layoutOf(size, DEFAULT_SEGMENT_SIZE)?.plainSize : size;
       if (plainSize === undefined) return; // named by the check of encrypted sizes
       // gpbackup_helper counts the bytes it feeds the compressor: only an uncompressed file's size is known.
       if (config.compressed) {
@@ -223,22 +243,27 @@ class Verification {
       }
       const expected = Math.max(0, ...[...entries.values()].map(e => e.endByte));
       if (plainSize !== expected) {
-        this.problem('wrong-size', b.prefix + dataName, `wrong size: the segment TOC implies ${expected} bytes${encrypted ? ' of plaintext' : ''}, the object holds ${plainSize}`);
+        const holds = manifest ? 'its deduplication manifest restores' : 'the object holds';
+        this.problem('wrong-size', b.prefix + dataName, `wrong size: the segment TOC implies ${expected} bytes${encrypted && !manifest ? ' of plaintext' : ''}, ${holds} ${plainSize}`);
       }
     });
   }
 
-  /** Reads every object of every backup verified, checking each byte. */
+  /** Reads every object of every backup verified, checking each byte; a manifest's chunks each once. */
   async deep(checker: DeepChecker, opts: VerifyOptions): Promise<NonNullable<VerifyReport['deep']>> {
-    const objects = this.loaded.flatMap(l => [...l.objects.files].map(([file, size]) => ({ key: l.objects.prefix + file, size })));
+    const all = this.loaded.flatMap(l => [...l.objects.files].map(([file, size]) => ({ key: l.objects.prefix + file, size })));
+    const objects = all.filter(o => !this.chunks.manifests.has(o.key));
+    const manifests = all.filter(o => this.chunks.manifests.has(o.key));
     const result: NonNullable<VerifyReport['deep']> = {
-      objects: 0,
-      bytes: 0,
-      checkedBy: { crc32: 0, 'multipart-etag': 0, 'md5-etag': 0, size: 0 },
-      decrypted: 0,
+      objects: manifests.length,
+      bytes: manifests.reduce((a, o) => a + o.size, 0),
+      checkedBy: { crc32: 0, 'multipart-etag': 0, 'md5-etag': 0, size: 0, manifest: manifests.length },
+      decrypted: manifests.filter(o => this.chunks.manifests.get(o.key)!.namer.keyed).length,
       sizeOnly: [],
+      chunks: 0,
+      chunkBytes: 0,
     };
-    opts.progress?.start(objects.length, objects.reduce((a, o) => a + o.size, 0));
+    opts.progress?.start(objects.length + this.chunks.chunkCount, objects.reduce((a, o) => a + o.size, 0) + this.chunks.chunkBytes);
     const checkOne = async (o: { key: string; size: number }, concurrency: number) => {
       try {
         const r = await checker.check(o.key, o.size, concurrency);
@@ -260,6 +285,10 @@ class Verification {
       o => checkOne(o, 1),
     );
     for (const o of objects.filter(o => o.size > opts.partSize)) await checkOne(o, opts.concurrency);
+    result.chunks = await this.chunks.deep(bytes => {
+      result.chunkBytes += bytes;
+      opts.progress?.advance(bytes);
+    });
     opts.progress?.finish();
     return result;
   }
@@ -272,7 +301,7 @@ export async function verifyBackup(
   reader: ObjectReader,
   opts: VerifyOptions,
 ): Promise<VerifyReport> {
-  const v = new Verification(store, folderPrefix, reader);
+  const v = new Verification(store, folderPrefix, reader, opts.chunks);
   const seen = new Set([timestamp]);
   let next = await v.quick(timestamp, 'target');
   // The restore plan of the latest incremental names its whole chain; each named backup is checked once.
@@ -281,6 +310,8 @@ export async function verifyBackup(
     for (const t of fresh) seen.add(t);
     next = (await mapBounded(fresh, 4, t => v.quick(t, 'dependency'))).flat();
   }
+  // --deep reads every chunk, which finds a missing one too: the HEADs are for the quick check.
+  if (!opts.deep) await v.chunks.quick();
   const deep = opts.deep ? await v.deep(opts.deep, opts) : null;
   // A small file read by the quick checks and again by --deep is named once.
   const problems = [...new Map(v.problems.map(p => [`${p.kind} ${p.key}`, p])).values()];

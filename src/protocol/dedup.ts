@@ -16,7 +16,7 @@ import { ManifestCatcher, parseManifest, readManifest, restoreChunkRanges, resto
 import { restoreObject, restoreSubset, uploadSource } from './encryption.js';
 import { checkRangesWithin } from './offsets.js';
 
-function readOptions(config: PluginConfig, opts: TransferOptions): ChunkReadOptions {
+export function readOptions(config: PluginConfig, opts: Pick<TransferOptions, 'concurrency' | 'retries' | 'signal'>): ChunkReadOptions {
   return { folder: config.folder, concurrency: opts.concurrency, retries: opts.retries ?? 3, keys: config.decryptionKeys, signal: opts.signal };
 }
 
@@ -37,17 +37,24 @@ export async function uploadAsConfigured(config: PluginConfig, store: ObjectStor
   return { bytes: r.bytes, parts: 1 };
 }
 
-/** A whole object to `out`: a manifest's chunks, or the object itself. */
-export async function restoreAnyObject(config: PluginConfig, store: ObjectStore, key: string, out: Sink, opts: TransferOptions): Promise<{ bytes: number; note: string }> {
+/** A whole object to `out`: a manifest's chunks, or the object itself; `decrypted` and `deduplicated` say which it was. */
+export async function restoreAnyObject(
+  config: PluginConfig,
+  store: ObjectStore,
+  key: string,
+  out: Sink,
+  opts: TransferOptions,
+): Promise<{ bytes: number; note: string; decrypted: boolean; deduplicated: boolean }> {
   const catcher = new ManifestCatcher(out);
   const restored = await restoreObject(config, store, key, catcher, opts, false, () =>
     catcher.caughtManifest ? 'a deduplication manifest, whose chunks are restored next' : 'restored as stored',
   );
   const caught = await catcher.finish();
-  if (!caught) return restored;
+  if (!caught) return { ...restored, deduplicated: false };
   const manifest = await parseManifest(caught, config.decryptionKeys, s3Url(store.bucket, key));
   const bytes = await restoreChunks(store, manifest, out, readOptions(config, opts));
-  return { bytes, note: `deduplicated: ${manifest.chunks.length} chunk(s) fetched and verified` };
+  // Chunks are named by a keyed hash only when they are encrypted.
+  return { bytes, note: `deduplicated: ${manifest.chunks.length} chunk(s) fetched and verified`, decrypted: manifest.namer.keyed, deduplicated: true };
 }
 
 /** restore_data_subset of a manifest's stream (only the chunks covering the ranges), or of the object itself. */

@@ -16,6 +16,7 @@ import { StderrProgress } from '../inventory/progress.js';
 import { backupTable, verifyText } from '../inventory/render.js';
 import { type DeepChecker, verifyBackup as verifyAll } from '../inventory/verify.js';
 import { openContext } from './context.js';
+import { readOptions as chunkReadOptions, restoreAnyObject } from './dedup.js';
 import { restoreObject } from './encryption.js';
 import { UsageError } from './errors.js';
 
@@ -61,8 +62,8 @@ function objectReader(config: PluginConfig, store: ObjectStore, signal: AbortSig
   return {
     async read(key, size) {
       const sink = new MemorySink();
-      const r = await restoreObject(config, store, key, sink, readOptions(config, size, 1, signal));
-      return { data: Buffer.concat(sink.chunks), encrypted: r.decrypted };
+      const r = await restoreAnyObject(config, store, key, sink, readOptions(config, size, 1, signal));
+      return { data: Buffer.concat(sink.chunks), encrypted: r.decrypted, deduplicated: r.deduplicated };
     },
   };
 }
@@ -120,6 +121,7 @@ export async function verifyBackup(args: string[]): Promise<void> {
     concurrency: config.restoreConcurrency,
     partSize: config.restorePartSize,
     progress: deep ? new StderrProgress() : undefined,
+    chunks: chunkReadOptions(config, { concurrency: config.restoreConcurrency, retries: config.maxRetries, signal }),
   });
   for (const p of report.problems) log.error(`verify_backup ${timestamp}: ${p.kind}: ${s3Url(store.bucket, p.key)}: ${p.message}`);
   log.info(`verify_backup ${timestamp} (${report.mode}): ${report.ok ? 'OK' : `${report.problems.length} problem(s)`} in ${Date.now() - started} ms`);

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseBackupConfig, parseSegmentToc, parseTocDataEntries, reportStatus, dataExtension } from '../../src/inventory/gpbackup-files.js';
 import { groupByBackup } from '../../src/inventory/layout.js';
+import { plausibleChunkSize } from '../../src/inventory/chunks.js';
 import { StderrProgress } from '../../src/inventory/progress.js';
+import { encryptBuffer } from '../../src/storage/encryption/format.js';
 import { configYaml, reportText, tocYaml } from '../support/gpbackup-fixture.js';
 
 test('a config as yaml.v2 writes it: a timestamp left unquoted stays text, booleans and counts are read', () => {
@@ -62,4 +64,15 @@ test('progress: objects, bytes, rate and time left; rewritten in place on a term
   plain.start(1, 10);
   plain.finish();
   assert.deepEqual(written, [], 'off a terminal, nothing at the end: the summary follows on stdout');
+});
+
+test('a stored chunk\'s plausible size: a codec byte and at most its length, sealed when encrypted', () => {
+  assert.ok(plausibleChunkSize(1025, 1024, false), 'stored as is');
+  assert.ok(plausibleChunkSize(40, 1024, false), 'zstd-compressed');
+  assert.ok(!plausibleChunkSize(1026, 1024, false), 'longer than a stored chunk can be');
+  assert.ok(!plausibleChunkSize(0, 1024, false), 'empty');
+  const sealed = encryptBuffer(Buffer.alloc(1025), { kind: 'raw', key: Buffer.alloc(32, 1), source: 'test' });
+  assert.ok(plausibleChunkSize(sealed.length, 1024, true));
+  assert.ok(!plausibleChunkSize(10, 1024, true), 'shorter than a sealed object\'s header');
+  assert.ok(!plausibleChunkSize(sealed.length, 1000, true), 'more plaintext than the manifest allows');
 });
