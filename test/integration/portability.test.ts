@@ -5,7 +5,7 @@
  * 1. `objdump -T` (binutils) of dist/gpbackup_s3_plugin and dist/arm64/gpbackup_s3_plugin: no symbol
  *    version above GLIBC_2.17 and, if libstdc++ is linked at all, none above GLIBCXX_3.4.19.
  * 2. dist/arm64/gpbackup_s3_plugin under qemu-user (Debian's qemu-user-static, with libc6:arm64
- *    from multiarch; .ci/run installs both): plugin_api_version, then a multipart backup_data from
+ *    from multiarch; `make test` installs both as root, scripts/system-packages.sh): plugin_api_version, then a multipart backup_data from
  *    a pipe and its restore_data against the local S3 server, bytes compared.
  * Where a tool is missing these skip with the reason, except under CI=true, where they fail.
  */
@@ -78,8 +78,8 @@ describe('the aarch64 executable under qemu-user', () => {
   const QEMU = 'qemu-aarch64-static';
   const skip = missing([
     [existsSync(ARM64_BIN), `${ARM64_BIN} is not built (make dist-arm64)`],
-    [has(QEMU, ['--version']), `${QEMU} is not installed (apt-get install qemu-user-static)`],
-    [existsSync('/lib/ld-linux-aarch64.so.1'), 'the arm64 C library is not installed (dpkg --add-architecture arm64; apt-get install libc6:arm64)'],
+    [has(QEMU, ['--version']), `${QEMU} is not installed (as root: bash scripts/system-packages.sh)`],
+    [existsSync('/lib/ld-linux-aarch64.so.1'), 'the arm64 C library is not installed (as root: bash scripts/system-packages.sh)'],
   ]);
   let s3: TestS3Server;
   let env: PluginEnv;
