@@ -26,7 +26,7 @@ export function usage(): string {
     '  --version',
   ];
   for (const spec of Object.values(COMMANDS)) if (!spec.byHand) lines.push(`  ${spec.name} ${spec.usage}`);
-  lines.push('', 'Commands a DBA runs by hand (gpbackup never calls them; they only read the bucket):');
+  lines.push('', 'Commands a DBA runs by hand (gpbackup never calls them; list_backups and verify_backup only read the bucket):');
   for (const spec of Object.values(COMMANDS)) if (spec.byHand) lines.push(`  ${spec.name} ${spec.usage}`);
   return lines.join('\n') + '\n';
 }

@@ -42,9 +42,14 @@ export const COMMANDS: Record<string, CommandSpec> = Object.fromEntries(
     spec('delete_backup', 2, 2, '<config> <timestamp>', async a => (await manage()).deleteBackup(a)),
     spec('list_directory', 1, 2, '<config> [<path>]', async a => (await manage()).listDirectory(a)),
     spec('delete_directory', 2, 2, '<config> <path>', async a => (await manage()).deleteDirectory(a)),
-    spec('prune', 1, 3, '<config> [--grace <duration>]', async a => (await manage()).pruneChunks(a)),
-    spec('decrypt', 2, 16, '--key-file <file> [--key-file <older_file> ...]  (object on stdin, plaintext on stdout)', async a =>
-      (await decryptCommand()).decrypt(a),
+    spec('prune', 1, 3, '<config> [--grace <duration>]', async a => (await manage()).pruneChunks(a), true),
+    spec(
+      'decrypt',
+      2,
+      16,
+      '--key-file <file> [--key-file <older_file> ...]  (object on stdin, plaintext on stdout)',
+      async a => (await decryptCommand()).decrypt(a),
+      true,
     ),
     spec('list_backups', 1, 2, '<config> [--json]', async a => (await inventory()).listBackups(a), true),
     spec('verify_backup', 2, 4, '<config> <timestamp> [--deep] [--json]', async a => (await inventory()).verifyBackup(a), true),

@@ -164,9 +164,12 @@ describe('list_backups', () => {
     assert.equal((await env.run(['list_backups', empty, '--json'])).stdout.toString(), '[]\n');
   });
 
-  test('--help names both as commands a DBA runs by hand', async () => {
+  test('--help names list_backups, verify_backup, prune and decrypt as commands a DBA runs by hand', async () => {
     const r = await env.run(['--help']);
-    assert.match(r.stdout.toString(), /by hand[^\n]*\n  list_backups <config> \[--json\]\n  verify_backup <config> <timestamp> \[--deep\] \[--json\]/);
+    const [forGpbackup, byHand] = r.stdout.toString().split(/\n\nCommands a DBA runs by hand[^\n]*\n/);
+    assert.ok(byHand, r.stdout.toString());
+    for (const line of ['list_backups <config> [--json]', 'verify_backup <config> <timestamp> [--deep] [--json]', 'prune <config> [--grace <duration>]', 'decrypt --key-file'])
+      assert.ok(byHand.includes(`  ${line}`) && !forGpbackup.includes(line), `${line} is not among the commands a DBA runs by hand:\n${r.stdout}`);
   });
 });
 
