@@ -78,13 +78,15 @@ export class ManifestCatcher implements Sink {
       return;
     }
     if (this.head === undefined) return this.out.write(buf);
-    const seen = Buffer.concat([this.head, buf]);
+    // The first piece of a plain object goes out as it came (no copy); what is kept is copied, as
+    // the caller may reuse its buffer once write() returns.
+    const seen = this.head.length ? Buffer.concat([this.head, buf]) : buf;
     if (seen.length < MANIFEST_MAGIC.length && MANIFEST_MAGIC.subarray(0, seen.length).equals(seen)) {
-      this.head = seen;
+      this.head = Buffer.from(seen);
       return;
     }
     this.head = undefined;
-    if (isManifest(seen)) this.caught = [seen];
+    if (isManifest(seen)) this.caught = [Buffer.from(seen)];
     else await this.out.write(seen);
   }
 

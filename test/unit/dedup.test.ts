@@ -185,6 +185,16 @@ test('ManifestCatcher passes plain objects through and keeps manifests', async (
   await c.write(m.subarray(3));
   assert.deepEqual(await c.finish(), m);
   assert.equal(out.parts.length, 0);
+  // What it keeps is its own: the caller's buffers are reused (zeroed here) once write() returns.
+  for (const cut of [3, m.length]) {
+    const kept = new ManifestCatcher(new MemorySink());
+    for (const piece of [m.subarray(0, cut), m.subarray(cut)]) {
+      const reused = Buffer.from(piece);
+      await kept.write(reused);
+      reused.fill(0);
+    }
+    assert.deepEqual(await kept.finish(), m);
+  }
 });
 
 test('encryption: keyed chunk names, sealed chunks and list, restore needs the key', async () => {
