@@ -9,6 +9,7 @@
  * A crash at any step leaves at most fewer chunks deleted than could have been.
  */
 import { PluginError } from '../errors.js';
+import { mapBounded } from '../storage/bounded.js';
 import { cleanFolder, s3Url } from '../storage/keys.js';
 import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { chunkPrefix, nameOfChunkKey } from './chunk-store.js';
@@ -46,15 +47,6 @@ interface ListedChunk {
   lastModified?: Date;
 }
 
-/** Runs fn over items, `concurrency` at a time. */
-async function eachLimited<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-}
-
 export async function prune(store: ObjectStore, opts: PruneOptions): Promise<PruneResult> {
   const session = await Session.begin(store, opts.folder, 'prune');
   try {
@@ -81,7 +73,7 @@ async function sweep(store: ObjectStore, opts: PruneOptions): Promise<PruneResul
   for await (const o of store.listObjects(`${cleanFolder(opts.folder)}/backups/`)) objects.push(o);
   const referenced = new Set<string>();
   let manifests = 0;
-  await eachLimited(objects, opts.concurrency, async o => {
+  await mapBounded(objects, opts.concurrency, async o => {
     let manifest;
     try {
       manifest = await readManifest(store, o.key, o.size, { ...opts });

@@ -8,7 +8,7 @@ import { describeError } from '../errors.js';
 import { DEFAULT_SEGMENT_SIZE, layoutOf } from '../storage/encryption/format.js';
 import type { ObjectStore } from '../storage/store.js';
 import { chunkKey, chunkPresent, readManifest, verifyChunk, type ChunkReadOptions, type Manifest } from '../dedup/index.js';
-import { mapBounded } from './pool.js';
+import { mapBounded } from '../storage/bounded.js';
 
 export type ChunkProblemKind = 'missing-chunk' | 'wrong-size' | 'checksum-mismatch' | 'unreadable';
 

@@ -16,7 +16,7 @@ import {
   segmentTocFile,
   timestampDate,
 } from './layout.js';
-import { mapBounded } from './pool.js';
+import { mapBounded } from '../storage/bounded.js';
 
 /** Reads a whole (small) object, decrypting it if it is client-side encrypted. */
 export interface ObjectReader {

@@ -23,7 +23,7 @@ import {
 import type { ChunkReadOptions, Manifest } from '../dedup/index.js';
 import { ChunkCheck } from './chunks.js';
 import type { ObjectReader } from './list.js';
-import { mapBounded } from './pool.js';
+import { mapBounded } from '../storage/bounded.js';
 
 export type ProblemKind = 'missing-object' | 'missing-chunk' | 'wrong-size' | 'checksum-mismatch' | 'missing-dependency' | 'backup-failed' | 'unreadable';
 
