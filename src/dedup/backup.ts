@@ -92,6 +92,18 @@ async function writeChunksAndManifest(
   const result: DedupBackupResult = { bytes: 0, chunks: 0, uploaded: 0, uploadedBytes: 0, storedBytes: 0, manifestBytes: 0, compressed: false };
   let compress: boolean | undefined;
 
+  // Names the chunk (off this thread, see ChunkNamer) and stores it unless this stream already
+  // met it: a repeat is found once its twin's name is known, checked and added in one step.
+  const nameAndStore = async (chunk: Buffer, slot: number): Promise<void> => {
+    const name = await namer.name(chunk);
+    list.setName(slot, name);
+    const hex = name.toString('hex');
+    if (seen.has(hex)) return;
+    if (seen.size >= SEEN_LIMIT) seen.clear();
+    seen.add(hex);
+    await storeChunk(chunk, name);
+  };
+
   const storeChunk = async (chunk: Buffer, name: Buffer): Promise<void> => {
     const objectKey = chunkKey(opts.folder, name);
     if ((await store.headObject(objectKey)) !== undefined) return;
@@ -120,14 +132,9 @@ async function writeChunksAndManifest(
       const n = chunker.cut(buf, pos, filled);
       const chunk = Buffer.from(buf.subarray(pos, pos + n));
       pos += n;
-      const name = namer.name(chunk);
-      list.add(name, n);
+      const slot = list.reserve(n);
       result.bytes += n;
-      const hex = name.toString('hex');
-      if (seen.has(hex)) continue;
-      if (seen.size >= SEEN_LIMIT) seen.clear();
-      seen.add(hex);
-      await limiter.add(() => storeChunk(chunk, name));
+      await limiter.add(() => nameAndStore(chunk, slot));
     }
     buf.copyWithin(0, pos, filled);
     filled -= pos;

@@ -5,7 +5,7 @@
  * (0 stored, 1 zstd) and the payload, sealed whole in the encryption format when a key is given.
  * Reading one checks its name against its bytes: a chunk that is damaged, or another's, fails.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, webcrypto } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { PluginError } from '../errors.js';
@@ -22,12 +22,23 @@ const CODEC_ZSTD = 1;
 const ZSTD_LEVEL = 1;
 const NAME_KEY_LABEL = 'gpbackup_s3_plugin dedup chunk names v1';
 
-type ZstdFn = (buf: Buffer, opts?: object) => Promise<Buffer>;
+type Zstd = (buf: Buffer) => Promise<Buffer>;
+type BunZstd = { zstdCompress(buf: Uint8Array, opts: { level: number }): Promise<Uint8Array>; zstdDecompress(buf: Uint8Array): Promise<Uint8Array> };
 type ZlibWithZstd = typeof zlib & { zstdCompress?: Function; zstdDecompress?: Function; constants: { ZSTD_c_compressionLevel?: number } };
+
+/**
+ * zstd: Bun's own calls where the runtime is Bun. They run on its thread pool, several at once, and
+ * cost 2.0 CPU-s/GiB to compress and 1.2 to decompress where node:zlib's (a stream per call) costs
+ * 3.4 and 5.1 (docs/deduplication.md). Elsewhere node:zlib's (Node 22.15 and later); without either,
+ * chunks are stored uncompressed.
+ */
+const bun = (globalThis as { Bun?: BunZstd }).Bun;
 const z = zlib as ZlibWithZstd;
-/** Bun's node:zlib has zstd (Node's from 22.15); without it chunks are stored uncompressed. */
-const zstdCompress: ZstdFn | undefined = z.zstdCompress ? (promisify(z.zstdCompress) as ZstdFn) : undefined;
-const zstdDecompress: ZstdFn | undefined = z.zstdDecompress ? (promisify(z.zstdDecompress) as ZstdFn) : undefined;
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const zstdCompress: Zstd | undefined = bun
+  ? async b => asBuffer(await bun.zstdCompress(b, { level: ZSTD_LEVEL }))
+  : z.zstdCompress && (b => (promisify(z.zstdCompress!) as (b: Buffer, o: object) => Promise<Buffer>)(b, { params: { [z.constants.ZSTD_c_compressionLevel!]: ZSTD_LEVEL } }));
+const zstdDecompress: Zstd | undefined = bun ? async b => asBuffer(await bun.zstdDecompress(b)) : z.zstdDecompress && (promisify(z.zstdDecompress) as Zstd);
 export const zstdAvailable = zstdCompress !== undefined;
 
 export function chunkPrefix(folder: string): string {
@@ -45,9 +56,13 @@ export function nameOfChunkKey(key: string): string | undefined {
   return m && m[2]!.startsWith(m[1]!) ? m[2] : undefined;
 }
 
-/** How chunks are named: SHA-256, or HMAC-SHA-256 under a key derived from a raw encryption key. */
+/**
+ * How chunks are named: SHA-256, or HMAC-SHA-256 under a key derived from a raw encryption key.
+ * Through Web Crypto: the runtime hashes on its thread pool, so chunks are named, compressed and
+ * checked on other cores while the stream is read and cut on this one.
+ */
 export class ChunkNamer {
-  private readonly nameKey: Buffer | undefined;
+  private readonly hmacKey: Promise<webcrypto.CryptoKey> | undefined;
 
   constructor(key?: UserKey) {
     if (key && key.kind !== 'raw') {
@@ -55,15 +70,19 @@ export class ChunkNamer {
         `deduplication with client_side_encryption needs a 256-bit key in ${key.source}, not a passphrase (a passphrase costs an scrypt per chunk): make one with \`openssl rand -hex 32\``,
       );
     }
-    this.nameKey = key ? createHmac('sha256', key.key).update(NAME_KEY_LABEL).digest() : undefined;
+    if (key) {
+      const nameKey = createHmac('sha256', key.key).update(NAME_KEY_LABEL).digest();
+      this.hmacKey = webcrypto.subtle.importKey('raw', nameKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    }
   }
 
   get keyed(): boolean {
-    return this.nameKey !== undefined;
+    return this.hmacKey !== undefined;
   }
 
-  name(chunk: Uint8Array): Buffer {
-    return (this.nameKey ? createHmac('sha256', this.nameKey) : createHash('sha256')).update(chunk).digest();
+  async name(chunk: Uint8Array): Promise<Buffer> {
+    const digest = this.hmacKey ? await webcrypto.subtle.sign('HMAC', await this.hmacKey, chunk) : await webcrypto.subtle.digest('SHA-256', chunk);
+    return Buffer.from(digest);
   }
 }
 
@@ -84,7 +103,7 @@ export async function encodeChunk(plain: Buffer, compress: boolean, key?: UserKe
   let codec = CODEC_STORED;
   let payload = plain;
   if (compress && zstdCompress) {
-    const packed = await zstdCompress(plain, { params: { [z.constants.ZSTD_c_compressionLevel!]: ZSTD_LEVEL } });
+    const packed = await zstdCompress(plain);
     if (packed.length < plain.length) {
       codec = CODEC_ZSTD;
       payload = packed;
@@ -119,7 +138,7 @@ export async function decodeChunk(stored: Buffer, name: Buffer, namer: ChunkName
     if (!zstdDecompress) throw new PluginError(`${what}: the chunk is zstd-compressed and this runtime has no zstd: restore with the plugin's executable`);
     plain = await zstdDecompress(object.subarray(1));
   } else throw new PluginError(`${what}: the chunk has an unknown codec (${object[0]})`);
-  if (!namer.name(plain).equals(name)) throw new PluginError(`${what}: the chunk's content does not match its name (damaged or replaced): the restore is abandoned`);
+  if (!(await namer.name(plain)).equals(name)) throw new PluginError(`${what}: the chunk's content does not match its name (damaged or replaced): the restore is abandoned`);
   return plain;
 }
 

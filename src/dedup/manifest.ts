@@ -61,24 +61,37 @@ export function manifestFlags(object: Buffer, what: string): number {
   return flags;
 }
 
-/** The chunk list, appended to as chunks are cut: 36 bytes a chunk in one growing buffer. */
+/**
+ * The chunk list, appended to as chunks are cut: 36 bytes a chunk in one growing buffer. A chunk's
+ * place is taken when it is cut and its name filled in when hashed (hashes finish out of order).
+ */
 export class ChunkListWriter {
   private buf = Buffer.allocUnsafe(16 + 1024 * ENTRY_SIZE);
   private used = 16;
   private count = 0;
   private size = 0;
 
-  add(name: Buffer, length: number): void {
+  /** The next chunk's place in the list; its name is given to setName. */
+  reserve(length: number): number {
     if (this.used + ENTRY_SIZE + DIGEST_SIZE > this.buf.length) {
       const bigger = Buffer.allocUnsafe(this.buf.length * 2);
       this.buf.copy(bigger, 0, 0, this.used);
       this.buf = bigger;
     }
-    name.copy(this.buf, this.used);
+    const slot = this.count;
     this.buf.writeUInt32BE(length, this.used + NAME_SIZE);
     this.used += ENTRY_SIZE;
     this.count++;
     this.size += length;
+    return slot;
+  }
+
+  setName(slot: number, name: Buffer): void {
+    name.copy(this.buf, 16 + slot * ENTRY_SIZE);
+  }
+
+  add(name: Buffer, length: number): void {
+    this.setName(this.reserve(length), name);
   }
 
   get chunkCount(): number {
