@@ -56,6 +56,15 @@ export function nameOfChunkKey(key: string): string | undefined {
   return m && m[2]!.startsWith(m[1]!) ? m[2] : undefined;
 }
 
+/** Refuses a key that cannot name chunks: a passphrase would cost an scrypt per chunk. */
+export function checkChunkKey(key: UserKey | undefined): asserts key is Extract<UserKey, { kind: 'raw' }> | undefined {
+  if (key && key.kind !== 'raw') {
+    throw new PluginError(
+      `deduplication with client_side_encryption needs a 256-bit key in ${key.source}, not a passphrase (a passphrase costs an scrypt per chunk): make one with \`openssl rand -hex 32\``,
+    );
+  }
+}
+
 /**
  * How chunks are named: SHA-256, or HMAC-SHA-256 under a key derived from a raw encryption key.
  * Through Web Crypto: the runtime hashes on its thread pool, so chunks are named, compressed and
@@ -65,11 +74,7 @@ export class ChunkNamer {
   private readonly hmacKey: Promise<webcrypto.CryptoKey> | undefined;
 
   constructor(key?: UserKey) {
-    if (key && key.kind !== 'raw') {
-      throw new PluginError(
-        `deduplication with client_side_encryption needs a 256-bit key in ${key.source}, not a passphrase (a passphrase costs an scrypt per chunk): make one with \`openssl rand -hex 32\``,
-      );
-    }
+    checkChunkKey(key);
     if (key) {
       const nameKey = createHmac('sha256', key.key).update(NAME_KEY_LABEL).digest();
       this.hmacKey = webcrypto.subtle.importKey('raw', nameKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);

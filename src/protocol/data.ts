@@ -78,11 +78,14 @@ export async function backupData([configPath, dataPath]: string[]): Promise<void
   const key = keyForPath(config.folder, dataPath);
   const started = Date.now();
   const { bytes, parts } = await transferring('uploading', key, async () => {
-    const result = await uploadAsConfigured(config, store, key, stdinSource(signal), {
-      partSize: config.backupPartSize,
-      concurrency: config.backupConcurrency,
-      signal,
-    });
+    const result = await uploadAsConfigured(
+      config,
+      store,
+      key,
+      stdinSource(signal),
+      { partSize: config.backupPartSize, concurrency: config.backupConcurrency, signal },
+      true,
+    );
     await ensureRetention(config, store, key, result.parts);
     return result;
   });

@@ -8,10 +8,12 @@ import { log } from '../log/gplog.js';
 import type { Range } from '../storage/download.js';
 import { s3Url } from '../storage/keys.js';
 import type { Sink } from '../storage/sink.js';
-import type { PartSource } from '../storage/source.js';
+import { PrefixedSource, type PartSource } from '../storage/source.js';
 import type { ObjectStore } from '../storage/store.js';
 import { uploadStream, type TransferOptions, type UploadResult } from '../storage/upload.js';
 import { backupDeduplicated } from '../dedup/backup.js';
+import { checkChunkKey } from '../dedup/chunk-store.js';
+import { DEFAULT_CHUNK_SIZES } from '../dedup/chunker.js';
 import { ManifestCatcher, parseManifest, readManifest, restoreChunkRanges, restoreChunks, type ChunkReadOptions } from '../dedup/restore.js';
 import { restoreObject, restoreSubset, uploadSource } from './encryption.js';
 import { checkRangesWithin } from './offsets.js';
@@ -20,15 +22,43 @@ export function readOptions(config: PluginConfig, opts: Pick<TransferOptions, 'c
   return { folder: config.folder, concurrency: opts.concurrency, retries: opts.retries ?? 3, keys: config.decryptionKeys, signal: opts.signal };
 }
 
-/** An upload as the config asks: whole (encrypted if so configured), or deduplicated. */
-export async function uploadAsConfigured(config: PluginConfig, store: ObjectStore, key: string, source: PartSource, opts: TransferOptions): Promise<UploadResult> {
-  if (!config.deduplication) return uploadStream(store, key, uploadSource(config, source), opts);
+/**
+ * backup_data streams no longer than the smallest chunk are stored whole even with deduplication:
+ * such a stream is one chunk, and deduplicating it takes 6 requests (marker, HEAD, chunk,
+ * manifest) where storing it takes one PUT, which costs more than keeping 256 KiB for a month
+ * (docs/deduplication.md). gpbackup makes one such call per table and segment. backup_file (a few
+ * calls a backup) keeps deduplicating whatever the size: a backup's config file being a manifest
+ * is how list_backups and verify_backup know to look for manifests among its objects.
+ */
+const WHOLE_UP_TO = DEFAULT_CHUNK_SIZES.min;
+
+/** An upload as the config asks: whole (encrypted if so configured), or deduplicated (`smallWhole`: see WHOLE_UP_TO). */
+export async function uploadAsConfigured(
+  config: PluginConfig,
+  store: ObjectStore,
+  key: string,
+  stream: PartSource,
+  opts: TransferOptions,
+  smallWhole = false,
+): Promise<UploadResult> {
+  if (!config.deduplication) return uploadStream(store, key, uploadSource(config, stream), opts);
+  const encryptionKey = config.clientSideEncryption ? config.encryptionKey : undefined;
+  checkChunkKey(encryptionKey); // before any upload, small or not
+  let source = stream;
+  if (smallWhole) {
+    const head = await stream.read(Buffer.allocUnsafe(WHOLE_UP_TO), false);
+    source = new PrefixedSource(head.data, stream);
+    if (head.data.length < WHOLE_UP_TO || (await stream.atEnd())) {
+      log.verbose(`${s3Url(store.bucket, key)}: ${head.data.length} bytes, stored whole (deduplication begins above ${WHOLE_UP_TO} bytes)`);
+      return uploadStream(store, key, uploadSource(config, source), opts);
+    }
+  }
   const r = await backupDeduplicated(store, key, source, {
     folder: config.folder,
     partSize: opts.partSize,
     concurrency: opts.concurrency,
     signal: opts.signal,
-    key: config.clientSideEncryption ? config.encryptionKey : undefined,
+    key: encryptionKey,
   });
   log.info(
     `${s3Url(store.bucket, key)} deduplicated: ${r.chunks} chunk(s), ${r.uploaded} new (${r.uploadedBytes} bytes of the stream, ` +

@@ -226,3 +226,25 @@ export class PipeSource implements PartSource {
     }
   }
 }
+
+/** Bytes already read from `rest` (`head`), then the rest of it: a source read ahead of its reader. */
+export class PrefixedSource implements PartSource {
+  constructor(
+    private head: Buffer,
+    private readonly rest: PartSource,
+  ) {}
+
+  async atEnd(): Promise<boolean> {
+    return this.head.length === 0 && this.rest.atEnd();
+  }
+
+  async read(into: Buffer, checksum = true): Promise<Part> {
+    const take = Math.min(this.head.length, into.length);
+    into.set(this.head.subarray(0, take));
+    this.head = this.head.subarray(take);
+    let filled = take;
+    if (filled < into.length) filled += (await this.rest.read(into.subarray(filled), false)).data.length;
+    const data = filled === into.length ? into : into.subarray(0, filled);
+    return { data, crc: checksum ? crc32(data) : 0 };
+  }
+}

@@ -125,6 +125,30 @@ describe('deduplicated objects', () => {
     assert.ok(ok(await env.run(['restore_data', cfg, plainPath]), 'restore of plain').stdout.equals(plain));
   });
 
+  test('backup_data of a stream no longer than the smallest chunk (256 KiB) stores it whole, in one PUT; one byte more is deduplicated', async () => {
+    const smallFolder = 'cluster1/dedup-small';
+    const smallCfg = config(smallFolder, { deduplication: 'on', logger_verbosity: 'debug' });
+    const whole = table(10_000, 5).subarray(0, 256 * 1024);
+    const above = table(10_000, 6).subarray(0, 256 * 1024 + 1);
+    assert.equal(whole.length, 256 * 1024);
+    const logStart = env.logText().length;
+    const wholePath = env.backupPath(TS, `gpbackup_0_${TS}_20000`);
+    ok(await env.run(['backup_data', smallCfg, wholePath], { stdin: whole }), 'backup_data, 256 KiB');
+    const requests = [...env.logText().slice(logStart).matchAll(/request (\w+) key=/g)].map(m => m[1]);
+    assert.deepEqual(requests, ['PutObject'], 'one PUT: no session marker, no HEAD, no manifest');
+    const key = `${smallFolder}/backups/${TS.slice(0, 8)}/${TS}/gpbackup_0_${TS}_20000`;
+    assert.ok((await s3.getObject(BUCKET, key))!.equals(whole), 'stored as it came');
+    assert.deepEqual(await s3.listKeys(BUCKET, `${smallFolder}/chunks/`), []);
+    assert.ok(ok(await env.run(['restore_data', smallCfg, wholePath]), 'restore_data').stdout.equals(whole));
+
+    const abovePath = env.backupPath(TS, `gpbackup_0_${TS}_20001`);
+    ok(await env.run(['backup_data', smallCfg, abovePath], { stdin: above }), 'backup_data, 256 KiB + 1');
+    const manifest = (await s3.getObject(BUCKET, `${smallFolder}/backups/${TS.slice(0, 8)}/${TS}/gpbackup_0_${TS}_20001`))!;
+    assert.equal(manifest.subarray(0, 8).toString('latin1'), '\0GPBKDUP');
+    assert.equal((await s3.listKeys(BUCKET, `${smallFolder}/chunks/`)).length, 1);
+    assert.ok(ok(await env.run(['restore_data', smallCfg, abovePath]), 'restore_data').stdout.equals(above));
+  });
+
   test('a missing chunk fails the restore with one line', async () => {
     const f = 'cluster1/dedup-missing';
     const c = config(f, { deduplication: 'on' });

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { writeBackup, type FixtureBackup } from '../support/gpbackup-fixture.js';
+import { DEFAULT_TABLES, writeBackup, type FixtureBackup } from '../support/gpbackup-fixture.js';
 import { PluginEnv, type RunResult } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
@@ -16,11 +16,13 @@ const BUCKET = 'gpbackup-verify-dedup';
 const FOLDER = 'cluster1/dedup';
 const PLAN_FOLDER = 'cluster1/dedup-plan';
 
-const SINGLE: FixtureBackup = { timestamp: '20250401010000', singleDataFile: true, compression: 'none', segments: 3 };
-const GZIP: FixtureBackup = { timestamp: '20250402010000', compression: 'gzip' };
-const ENCRYPTED: FixtureBackup = { timestamp: '20250403010000', singleDataFile: true, compression: 'none' };
-const BASE: FixtureBackup = { timestamp: '20250404010000', compression: 'none' };
-const INCR: FixtureBackup = { timestamp: '20250405010000', compression: 'none', incrementalOf: [BASE.timestamp] };
+/** Table data above the smallest chunk (256 KiB): backup_data stores smaller streams whole. */
+const tables = DEFAULT_TABLES.map(t => ({ ...t, bytes: 300 * 1024 }));
+const SINGLE: FixtureBackup = { timestamp: '20250401010000', singleDataFile: true, compression: 'none', segments: 3, tables };
+const GZIP: FixtureBackup = { timestamp: '20250402010000', compression: 'gzip', tables };
+const ENCRYPTED: FixtureBackup = { timestamp: '20250403010000', singleDataFile: true, compression: 'none', tables };
+const BASE: FixtureBackup = { timestamp: '20250404010000', compression: 'none', tables };
+const INCR: FixtureBackup = { timestamp: '20250405010000', compression: 'none', incrementalOf: [BASE.timestamp], tables };
 
 let s3: TestS3Server;
 let env: PluginEnv;

@@ -43,9 +43,9 @@ function extension(compression: FixtureBackup['compression']): string {
   return compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : '';
 }
 
-/** A table's COPY output on a segment: CSV rows (or `bytes` of a pattern). */
+/** A table's COPY output on a segment: CSV rows (or `bytes` of a pattern, its own for each table and segment). */
 function tableRows(table: Table, content: number): Buffer {
-  if (table.bytes !== undefined) return patternBytes(table.bytes + content);
+  if (table.bytes !== undefined) return patternBytes(table.bytes + content, table.oid * 64 + content);
   return Buffer.from(Array.from({ length: 50 + content * 7 + (table.oid % 13) }, (_, i) => `${i},${table.name}-${content}-${i},${(i * 3.25).toFixed(2)}`).join('\n') + '\n');
 }
 

@@ -11,7 +11,7 @@ import { downloadObject, downloadRanges, splitRanges } from '../../src/storage/d
 import type { Sink } from '../../src/storage/sink.js';
 import { crc32 } from '../../src/storage/crc32.js';
 import { MIN_PART_SIZE, type RangeResponse } from '../../src/storage/store.js';
-import { FdSource, PipeSource } from '../../src/storage/source.js';
+import { FdSource, PipeSource, PrefixedSource } from '../../src/storage/source.js';
 import { uploadStream } from '../../src/storage/upload.js';
 import { MemoryStore } from '../support/memory-store.js';
 import { StreamSource } from '../support/stream-source.js';
@@ -464,4 +464,21 @@ test('a large object whose answer does not mark it multipart still has its check
   const before = store.count('head');
   await downloadObject(store, 'small', new MemorySink(), { partSize: P, concurrency: 2 });
   assert.equal(store.count('head'), before);
+});
+
+test('PrefixedSource: the bytes read ahead, then the rest, across part boundaries, with the CRC of each part', async () => {
+  const data = patternBytes(100_000, 7);
+  for (const headLength of [0, 1, 4096, 40_000, 100_000]) {
+    const pieces = (async function* () {
+      for (let at = headLength; at < data.length; at += 7000) yield data.subarray(at, Math.min(at + 7000, data.length));
+    })();
+    const source = new PrefixedSource(Buffer.from(data.subarray(0, headLength)), new StreamSource(pieces));
+    const got: Buffer[] = [];
+    while (!(await source.atEnd())) {
+      const part = await source.read(Buffer.alloc(30_000));
+      assert.equal(part.crc, crc32(part.data));
+      got.push(Buffer.from(part.data));
+    }
+    assert.ok(Buffer.concat(got).equals(data), `head of ${headLength} bytes`);
+  }
 });
