@@ -7,7 +7,7 @@
 // Streams (M MiB, default 1024): text rows as COPY writes them; the same with 1% of the rows
 // changed in 5 places; and gpbackup's gzip (level 1, its default) of the rows. Each is backed up
 // with deduplication after the one before it, and the bytes stored and requests made are counted.
-// Then backup_data and restore_data of the rows with and without deduplication, in turn (A B A B),
+// Then backup_data and restore_data of the rows and of their gzip, with and without deduplication, in turn (A B A B),
 // N runs each (default 3): wall-clock medians, CPU (user + system) per GiB, peak RSS (GNU time).
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createReadStream, createWriteStream } from 'node:fs';
 import { request } from 'node:http';
@@ -114,20 +114,41 @@ await step('gzip -1 of the rows, first backup', gzipFile, '20250104000000');
 await step('the same gzip stream again', gzipFile, '20250105000000');
 
 // ---------- cost: with and without deduplication, A B A B ----------
+// For the rows as COPY writes them (gpbackup --no-compression) and for their gzip (its default).
 const plainCfg = config('plain', {});
-const m = { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: [] };
+const streams = [
+  { name: 'rows', file: rowsFile },
+  { name: 'gzip', file: gzipFile },
+];
+const m = Object.fromEntries(streams.map(s => [s.name, { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: [] }]));
 for (let i = 0; i < RUNS; i++) {
-  const fresh = config(`fresh${i}`, { deduplication: 'on' });
-  const ts = `2025020${i + 1}000000`;
-  m.plainUp.push(runTimed([bin, 'backup_data', plainCfg, dataPath(ts, 'p')], { stdinFile: `|${rowsFile}` }));
-  m.dedupUp.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd')], { stdinFile: `|${rowsFile}` }));
-  m.dedupAgain.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd2')], { stdinFile: `|${rowsFile}` }));
-  m.plainDown.push(runTimed([bin, 'restore_data', plainCfg, dataPath(ts, 'p')], { stdoutCmd: 'cat > /dev/null' }));
-  m.dedupDown.push(runTimed([bin, 'restore_data', fresh, dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
+  for (const { name, file } of streams) {
+    const fresh = config(`fresh-${name}-${i}`, { deduplication: 'on' });
+    const ts = `2025020${i + 1}000000`;
+    const r = m[name];
+    r.plainUp.push(runTimed([bin, 'backup_data', plainCfg, dataPath(ts, `p-${name}`)], { stdinFile: `|${file}` }));
+    r.dedupUp.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd')], { stdinFile: `|${file}` }));
+    r.dedupAgain.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd2')], { stdinFile: `|${file}` }));
+    r.plainDown.push(runTimed([bin, 'restore_data', plainCfg, dataPath(ts, `p-${name}`)], { stdoutCmd: 'cat > /dev/null' }));
+    r.dedupDown.push(runTimed([bin, 'restore_data', fresh, dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
+  }
 }
-const gib = sizeOf(rowsFile) / 2 ** 30;
-const line = (what, xs) =>
-  `| ${what} | ${(sizeOf(rowsFile) / MiB / median(xs.map(x => x.wall))).toFixed(0)} MiB/s | ${(median(xs.map(x => x.cpu)) / gib).toFixed(2)} | ${median(xs.map(x => x.rssMiB)).toFixed(0)} MiB |`;
+const costTable = ({ name, file }) => {
+  const gib = sizeOf(file) / 2 ** 30;
+  const line = (what, xs) =>
+    `| ${what} | ${(sizeOf(file) / MiB / median(xs.map(x => x.wall))).toFixed(0)} MiB/s | ${(median(xs.map(x => x.cpu)) / gib).toFixed(2)} | ${median(xs.map(x => x.rssMiB)).toFixed(0)} MiB |`;
+  const r = m[name];
+  return [
+    '',
+    `| ${name} (${(sizeOf(file) / MiB).toFixed(0)} MiB), medians | throughput | CPU-s/GiB | peak RSS |`,
+    '|---|---|---|---|',
+    line('backup_data, plain', r.plainUp),
+    line('backup_data, deduplicated, first (every chunk new)', r.dedupUp),
+    line('backup_data, deduplicated, again (every chunk present)', r.dedupAgain),
+    line('restore_data, plain', r.plainDown),
+    line('restore_data, deduplicated', r.dedupDown),
+  ];
+};
 
 const out = [
   `deduplication, ${MIB} MiB streams, ${RUNS} runs, ${new Date().toISOString()}:`,
@@ -135,14 +156,7 @@ const out = [
   '| stream, backed up in this order | size | stored by it | requests per GiB |',
   '|---|---|---|---|',
   ...rows,
-  '',
-  '| rows, medians | throughput | CPU-s/GiB | peak RSS |',
-  '|---|---|---|---|',
-  line('backup_data, plain', m.plainUp),
-  line('backup_data, deduplicated, first (every chunk new)', m.dedupUp),
-  line('backup_data, deduplicated, again (every chunk present)', m.dedupAgain),
-  line('restore_data, plain', m.plainDown),
-  line('restore_data, deduplicated', m.dedupDown),
+  ...streams.flatMap(costTable),
 ];
 process.stdout.write(out.join('\n') + '\n');
 cleanup();

@@ -92,34 +92,35 @@ async function writeChunksAndManifest(
   const seen = new Set<string>();
   // A chunk is copied out of the read buffer into one of these (at most concurrency + 1 of them),
   // reused: a fresh buffer a chunk cost 0.3 CPU-s a GiB in page faults (docs/deduplication.md).
-  const chunkBuffers = new BufferPool(sizes.max);
+  const chunkBuffers = new BufferPool(sizes.max + 1);
   const result: DedupBackupResult = { bytes: 0, chunks: 0, uploaded: 0, uploadedBytes: 0, storedBytes: 0, manifestBytes: 0, compressed: false };
   let compress: boolean | undefined;
 
   // Names the chunk (off this thread, see ChunkNamer) and stores it unless this stream already
   // met it: a repeat is found once its twin's name is known, checked and added in one step.
-  const nameAndStore = async (chunk: Buffer, slot: number): Promise<void> => {
+  const nameAndStore = async (framed: Buffer, slot: number): Promise<void> => {
     try {
-      const name = await namer.name(chunk);
+      const name = await namer.name(framed.subarray(1));
       list.setName(slot, name);
       const hex = name.toString('hex');
       if (seen.has(hex)) return;
       if (seen.size >= SEEN_LIMIT) seen.clear();
       seen.add(hex);
-      await storeChunk(chunk, name);
+      await storeChunk(framed, name);
     } finally {
-      chunkBuffers.give(chunk);
+      chunkBuffers.give(framed);
     }
   };
 
-  const storeChunk = async (chunk: Buffer, name: Buffer): Promise<void> => {
+  /** `framed`: the chunk after a byte of room (encodeChunk). */
+  const storeChunk = async (framed: Buffer, name: Buffer): Promise<void> => {
     const objectKey = chunkKey(opts.folder, name);
     if ((await store.headObject(objectKey)) !== undefined) return;
     opts.signal?.throwIfAborted();
-    const body = await encodeChunk(chunk, compress!, opts.key);
+    const body = await encodeChunk(framed, compress!, opts.key);
     await putChunkObject(store, objectKey, body, opts.signal);
     result.uploaded++;
-    result.uploadedBytes += chunk.length;
+    result.uploadedBytes += framed.length - 1;
     result.storedBytes += body.length;
   };
 
@@ -138,12 +139,12 @@ async function writeChunksAndManifest(
     let pos = 0;
     while (pos < filled && (ended || filled - pos >= sizes.max)) {
       const n = chunker.cut(buf, pos, filled);
-      const chunk = chunkBuffers.take(sizes.max).subarray(0, n);
-      buf.copy(chunk, 0, pos, pos + n);
+      const framed = chunkBuffers.take(sizes.max + 1).subarray(0, n + 1);
+      buf.copy(framed, 1, pos, pos + n);
       pos += n;
       const slot = list.reserve(n);
       result.bytes += n;
-      await limiter.add(() => nameAndStore(chunk, slot));
+      await limiter.add(() => nameAndStore(framed, slot));
     }
     buf.copyWithin(0, pos, filled);
     filled -= pos;

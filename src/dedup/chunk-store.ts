@@ -103,18 +103,18 @@ export function looksCompressed(head: Uint8Array): boolean {
   return (head[0] === 0x1f && head[1] === 0x8b) || (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd);
 }
 
-/** The object a chunk is stored as: compressed when asked and smaller, then sealed when a key is given. */
-export async function encodeChunk(plain: Buffer, compress: boolean, key?: UserKey): Promise<Buffer> {
-  let codec = CODEC_STORED;
-  let payload = plain;
+/**
+ * The object a chunk is stored as: compressed when asked and smaller, then sealed when a key is
+ * given. `framed` is the chunk after one byte of room for the codec: a chunk stored as it is (a
+ * gzip stream's) is then sent from that buffer, not copied into a new one.
+ */
+export async function encodeChunk(framed: Buffer, compress: boolean, key?: UserKey): Promise<Buffer> {
+  let object = framed;
+  object[0] = CODEC_STORED;
   if (compress && zstdCompress) {
-    const packed = await zstdCompress(plain);
-    if (packed.length < plain.length) {
-      codec = CODEC_ZSTD;
-      payload = packed;
-    }
+    const packed = await zstdCompress(framed.subarray(1));
+    if (packed.length < framed.length - 1) object = Buffer.concat([Buffer.of(CODEC_ZSTD), packed]);
   }
-  const object = Buffer.concat([Buffer.of(codec), payload]);
   return key ? encryptBuffer(object, key) : object;
 }
 
