@@ -13,6 +13,7 @@ import { crc32 } from '../storage/crc32.js';
 import { cleanFolder, s3Url } from '../storage/keys.js';
 import type { Sink } from '../storage/sink.js';
 import type { ObjectStore } from '../storage/store.js';
+import type { BufferPool } from '../storage/pool.js';
 import { encryptBuffer, rawKeyId, type UserKey } from '../storage/encryption/format.js';
 import { DetectingSink } from '../storage/encryption/sink.js';
 
@@ -150,12 +151,23 @@ export async function decodeChunk(stored: Buffer, name: Buffer, namer: ChunkName
 /** Largest stored chunk object asked for in one GET: the chunk, its codec byte and encryption's overhead, with room to spare. */
 const MAX_STORED_CHUNK = 16 * 1024 * 1024;
 
-/** A small object's bytes (a chunk, a manifest), by one GET; a body cut off is read again up to `retries` times. */
-export async function fetchObjectBytes(store: ObjectStore, key: string, retries: number, signal?: AbortSignal, atMost = MAX_STORED_CHUNK): Promise<Buffer> {
+/**
+ * A small object's bytes (a chunk, a manifest), by one GET; a body cut off is read again up to
+ * `retries` times. Into a buffer of `buffers` when given and large enough (the caller gives it back).
+ */
+export async function fetchObjectBytes(
+  store: ObjectStore,
+  key: string,
+  retries: number,
+  signal?: AbortSignal,
+  atMost = MAX_STORED_CHUNK,
+  buffers?: BufferPool,
+): Promise<Buffer> {
   for (let attempt = 0; ; attempt++) {
     const res = await store.getRange(key, 0, atMost, signal);
+    const pooled = buffers !== undefined && res.length <= buffers.bufferSize;
+    const body = pooled ? buffers.take(buffers.bufferSize).subarray(0, res.length) : Buffer.allocUnsafe(res.length);
     try {
-      const body = Buffer.allocUnsafe(res.length);
       // Straight into the buffer where the store can (no chunk per socket read), else from the stream.
       let got = 0;
       let crc = 0;
@@ -175,6 +187,7 @@ export async function fetchObjectBytes(store: ObjectStore, key: string, retries:
       if (res.crc32 !== undefined && !res.multipart && crc !== res.crc32) throw new Error('its CRC-32 does not match');
       return body;
     } catch (err) {
+      if (pooled) buffers.give(body);
       signal?.throwIfAborted();
       if (attempt >= retries) throw new PluginError(`downloading ${s3Url(store.bucket, key)}: ${(err as Error).message}`);
     }

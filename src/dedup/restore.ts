@@ -8,6 +8,8 @@ import type { Range } from '../storage/download.js';
 import { s3Url } from '../storage/keys.js';
 import type { Sink } from '../storage/sink.js';
 import type { ObjectStore } from '../storage/store.js';
+import { BufferPool } from '../storage/pool.js';
+import { DEFAULT_CHUNK_SIZES } from './chunker.js';
 import type { UserKey } from '../storage/encryption/format.js';
 import { DetectingSink } from '../storage/encryption/sink.js';
 import { ChunkNamer, chunkKey, decodeChunk, fetchObjectBytes, namerForKeyId } from './chunk-store.js';
@@ -128,35 +130,60 @@ async function inOrder<T, R>(items: T[], concurrency: number, fetch: (item: T) =
 }
 
 /** Chunk `index` of the manifest, fetched and checked against its name and length. */
-export function fetchChunk(store: ObjectStore, manifest: Manifest, index: number, opts: ChunkReadOptions): Promise<Buffer> {
+export async function fetchChunk(store: ObjectStore, manifest: Manifest, index: number, opts: ChunkReadOptions): Promise<Buffer> {
+  return (await fetchChunkInto(store, manifest, index, opts)).plain;
+}
+
+/** A fetched chunk: its bytes, and the stored object they may be a view of (to give back to the pool it came from). */
+interface FetchedChunk {
+  plain: Buffer;
+  stored: Buffer;
+}
+
+async function fetchChunkInto(store: ObjectStore, manifest: Manifest, index: number, opts: ChunkReadOptions, buffers?: BufferPool): Promise<FetchedChunk> {
   const ref = manifest.chunks[index]!;
   const key = chunkKey(opts.folder, ref.name);
-  return fetchObjectBytes(store, key, opts.retries, opts.signal).then(
-    async stored => {
-      const plain = await decodeChunk(stored, ref.name, manifest.namer, opts.keys, s3Url(store.bucket, key));
-      if (plain.length !== ref.length) throw new PluginError(`${s3Url(store.bucket, key)}: the chunk holds ${plain.length} bytes, its manifest says ${ref.length}`);
-      return plain;
-    },
-    err => {
-      if ((err as { name?: string }).name === 'NotFoundError') {
-        throw new PluginError(`${s3Url(store.bucket, key)}: a chunk of this backup is missing (pruned too early, or deleted by hand): the restore is abandoned`);
-      }
-      throw err;
-    },
-  );
+  let stored: Buffer;
+  try {
+    stored = await fetchObjectBytes(store, key, opts.retries, opts.signal, undefined, buffers);
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NotFoundError') {
+      throw new PluginError(`${s3Url(store.bucket, key)}: a chunk of this backup is missing (pruned too early, or deleted by hand): the restore is abandoned`);
+    }
+    throw err;
+  }
+  try {
+    const plain = await decodeChunk(stored, ref.name, manifest.namer, opts.keys, s3Url(store.bucket, key));
+    if (plain.length !== ref.length) throw new PluginError(`${s3Url(store.bucket, key)}: the chunk holds ${plain.length} bytes, its manifest says ${ref.length}`);
+    return { plain, stored };
+  } catch (err) {
+    buffers?.give(stored);
+    throw err;
+  }
+}
+
+/**
+ * Chunks are read into these and given back once written out: at most `concurrency` + 1 of them,
+ * each the largest stored chunk (4 MiB, its codec byte and encryption's overhead); a larger one
+ * (chunk sizes of another build) gets its own buffer. A fresh buffer a chunk cost page faults.
+ */
+function chunkBuffers(): BufferPool {
+  return new BufferPool(DEFAULT_CHUNK_SIZES.max + 64 * 1024);
 }
 
 /** Every chunk of the manifest to `out`, in order, each verified; returns the bytes written. */
 export async function restoreChunks(store: ObjectStore, manifest: Manifest, out: Sink, opts: ChunkReadOptions): Promise<number> {
   const indexes = manifest.chunks.map((_, i) => i);
   let bytes = 0;
+  const buffers = chunkBuffers();
   await inOrder(
     indexes,
     opts.concurrency,
-    i => fetchChunk(store, manifest, i, opts),
-    async plain => {
+    i => fetchChunkInto(store, manifest, i, opts, buffers),
+    async ({ plain, stored }) => {
       await out.write(plain);
       bytes += plain.length;
+      buffers.give(stored);
     },
   );
   return bytes;
@@ -199,12 +226,14 @@ export async function restoreChunkRanges(store: ObjectStore, manifest: Manifest,
       else fetches.push({ index: i, slices: [slice] });
     }
   }
+  const buffers = chunkBuffers();
   await inOrder(
     fetches,
     opts.concurrency,
-    f => fetchChunk(store, manifest, f.index, opts),
-    async (plain, f) => {
+    f => fetchChunkInto(store, manifest, f.index, opts, buffers),
+    async ({ plain, stored }, f) => {
       for (const s of f.slices) await out.write(plain.subarray(s.start, s.end));
+      buffers.give(stored);
     },
   );
   return fetches.length;

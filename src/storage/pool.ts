@@ -9,6 +9,11 @@ export class BufferPool {
 
   constructor(private size: number) {}
 
+  /** The size of the buffers it holds now. */
+  get bufferSize(): number {
+    return this.size;
+  }
+
   /** A buffer of exactly `size` bytes, content undefined. A new size retires the old buffers. */
   take(size: number): Buffer {
     if (size !== this.size) {
