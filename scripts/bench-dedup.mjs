@@ -78,8 +78,8 @@ const sizeOf = f => readFileSync(f).length;
 // ---------- the plugin ----------
 const home = join(work, 'home');
 const env = { PATH: process.env.PATH, HOME: home };
-function config(name, extra) {
-  const file = join(work, `${name}.yaml`);
+function config(name, extra, fileName = name) {
+  const file = join(work, `${fileName}.yaml`);
   const options = { endpoint: `http://127.0.0.1:${port}`, bucket: 'bench', folder: name, aws_access_key_id: 'x', aws_secret_access_key: 'y', encryption: 'off', ...extra };
   writeFileSync(file, `executablepath: ${bin}\noptions:\n${Object.entries(options).map(([k, v]) => `  ${k}: "${v}"`).join('\n')}\n`);
   return file;
@@ -120,7 +120,10 @@ const streams = [
   { name: 'rows', file: rowsFile },
   { name: 'gzip', file: gzipFile },
 ];
-const m = Object.fromEntries(streams.map(s => [s.name, { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: [] }]));
+const m = Object.fromEntries(streams.map(s => [s.name, { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: [], plainLink: [], dedupLink: [] }]));
+// Restores again through a link of LINK (restore_max_bandwidth): S3 is reached over a network, not a loopback faster than the CPU.
+const LINK = '200MB';
+const plainLinkCfg = config('plain', { restore_max_bandwidth: LINK }, 'plain-link');
 for (let i = 0; i < RUNS; i++) {
   for (const { name, file } of streams) {
     const fresh = config(`fresh-${name}-${i}`, { deduplication: 'on' });
@@ -131,6 +134,8 @@ for (let i = 0; i < RUNS; i++) {
     r.dedupAgain.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd2')], { stdinFile: `|${file}` }));
     r.plainDown.push(runTimed([bin, 'restore_data', plainCfg, dataPath(ts, `p-${name}`)], { stdoutCmd: 'cat > /dev/null' }));
     r.dedupDown.push(runTimed([bin, 'restore_data', fresh, dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
+    r.plainLink.push(runTimed([bin, 'restore_data', plainLinkCfg, dataPath(ts, `p-${name}`)], { stdoutCmd: 'cat > /dev/null' }));
+    r.dedupLink.push(runTimed([bin, 'restore_data', config(`fresh-${name}-${i}`, { deduplication: 'on', restore_max_bandwidth: LINK }, `fresh-${name}-${i}-link`), dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
   }
 }
 const costTable = ({ name, file }) => {
@@ -147,6 +152,8 @@ const costTable = ({ name, file }) => {
     line('backup_data, deduplicated, again (every chunk present)', r.dedupAgain),
     line('restore_data, plain', r.plainDown),
     line('restore_data, deduplicated', r.dedupDown),
+    line(`restore_data, plain, through a ${LINK}/s link`, r.plainLink),
+    line(`restore_data, deduplicated, through a ${LINK}/s link`, r.dedupLink),
   ];
 };
 
