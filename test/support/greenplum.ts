@@ -19,12 +19,12 @@ import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from './plugin.js';
+import { SHARED_E2E } from './reference.js';
+
+export { SHARED_E2E };
 
 const run = promisify(execFile);
 
-/** Where the prebuilt Greenplum, gpbackup and reference tools are, relative to the checkout. */
-export const SHARED_E2E = process.env.GPB_E2E_SHARED ?? join(PROJECT_ROOT, '..', 'shared', 'e2e');
 export const TARBALLS = ['greenplum-db-6.24.3.tar.xz', 'gpbackup-1.30.6.tar.xz', 'reference.tar.xz'];
 const GPHOME_NAME = 'greenplum-db-6.24.3';
 const GPBACKUP_NAME = 'gpbackup-1.30.6';

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './plugin.js';
 
-export const REFERENCE_TARBALL = join(PROJECT_ROOT, '..', 'shared', 'e2e', 'reference.tar.xz');
+/** Where the prebuilt Greenplum, gpbackup and reference tools are: ../shared/e2e beside the checkout, or GPB_E2E_SHARED. */
+export const SHARED_E2E = process.env.GPB_E2E_SHARED ?? join(PROJECT_ROOT, '..', 'shared', 'e2e');
+export const REFERENCE_TARBALL = join(SHARED_E2E, 'reference.tar.xz');
 
 export interface ReferenceTools {
   goPlugin: string;
@@ -20,7 +22,7 @@ export interface ReferenceTools {
 /** The unpacked tools, or a reason to skip (an Error under CI=true, where they must be there). */
 export function referenceTools(): ReferenceTools | string {
   if (!existsSync(REFERENCE_TARBALL)) {
-    const why = `../shared/e2e/reference.tar.xz is absent (the Go plugin and gofakes3)`;
+    const why = `${REFERENCE_TARBALL} is absent (the Go plugin and gofakes3)`;
     if (process.env.CI === 'true') throw new Error(`${why}, and CI must run these tests`);
     return why;
   }
