@@ -32,6 +32,10 @@ export const OS_USER = 'gpadmin';
 const DIR_PREFIX = 'gpb-e2e-';
 /** gpadmin's environment file; ~/.bashrc sources it first, so ssh commands get it too. */
 const ENV_FILE = '.gpb_e2e_env';
+/** Sourced first by gpadmin's ~/.bashrc: our environment for ssh commands and su -c. */
+const BASHRC_HOOK = `[ -f ~/${ENV_FILE} ] && . ~/${ENV_FILE}\n`;
+const SSH_KEY = 'id_gpb_e2e';
+const SSH_CONFIG_MARK = '# written by the e2e tier';
 
 function pyenvPython27(): string | undefined {
   const roots = [process.env.PYENV_ROOT, join(process.env.HOME ?? '/root', '.pyenv')].filter(Boolean) as string[];
@@ -208,29 +212,41 @@ async function ensureUser(): Promise<string> {
   const home = homeOf(OS_USER);
   // Before Debian's ~/.bashrc returns for non-interactive shells (ssh commands, su -c): our environment.
   const bashrc = join(home, '.bashrc');
-  const hook = `[ -f ~/${ENV_FILE} ] && . ~/${ENV_FILE}\n`;
   const current = existsSync(bashrc) ? readFileSync(bashrc, 'utf8') : '';
-  if (!current.startsWith(hook)) writeFileSync(bashrc, hook + current);
+  if (!current.startsWith(BASHRC_HOOK)) writeFileSync(bashrc, BASHRC_HOOK + current);
   return home;
+}
+
+/** Takes out of gpadmin's home what ensureUser and setUpSsh put there (the user stays; removeEnvFile takes the environment file). */
+function undoUserSetup(home: string): void {
+  const bashrc = join(home, '.bashrc');
+  const text = existsSync(bashrc) ? readFileSync(bashrc, 'utf8') : '';
+  if (text.startsWith(BASHRC_HOOK)) writeFileSync(bashrc, text.slice(BASHRC_HOOK.length));
+  const ssh = join(home, '.ssh');
+  const ours = (file: string, content: string) => existsSync(join(ssh, file)) && readFileSync(join(ssh, file), 'utf8').startsWith(content);
+  const pub = existsSync(join(ssh, `${SSH_KEY}.pub`)) ? readFileSync(join(ssh, `${SSH_KEY}.pub`), 'utf8') : undefined;
+  if (pub && ours('authorized_keys', pub)) rmSync(join(ssh, 'authorized_keys'));
+  if (ours('config', SSH_CONFIG_MARK)) rmSync(join(ssh, 'config'));
+  for (const f of [SSH_KEY, `${SSH_KEY}.pub`]) rmSync(join(ssh, f), { force: true });
 }
 
 /** Passwordless ssh for gpadmin to this host's name, localhost and 127.0.0.1, on our sshd's port. */
 async function setUpSsh(home: string, dir: string, sshPort: number): Promise<void> {
   const ssh = join(home, '.ssh');
   mkdirSync(ssh, { recursive: true });
-  const key = join(ssh, 'id_gpb_e2e');
+  const key = join(ssh, SSH_KEY);
   rmSync(key, { force: true });
   rmSync(`${key}.pub`, { force: true });
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   writeFileSync(join(ssh, 'authorized_keys'), readFileSync(`${key}.pub`));
   writeFileSync(
     join(ssh, 'config'),
-    `# written by the e2e tier (${dir})\nHost ${hostname()} localhost 127.0.0.1\n  Port ${sshPort}\n  IdentityFile ${key}\n` +
+    `${SSH_CONFIG_MARK} (${dir})\nHost ${hostname()} localhost 127.0.0.1\n  Port ${sshPort}\n  IdentityFile ${key}\n` +
       '  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n',
   );
   await run('chown', ['-R', `${OS_USER}:${OS_USER}`, ssh]);
   chmodSync(ssh, 0o700);
-  for (const f of ['authorized_keys', 'config', 'id_gpb_e2e']) chmodSync(join(ssh, f), 0o600);
+  for (const f of ['authorized_keys', 'config', SSH_KEY]) chmodSync(join(ssh, f), 0o600);
 }
 
 /**
@@ -379,6 +395,7 @@ export async function startCluster(log: (line: string) => void = () => {}): Prom
       await sh('gpstop -a -M fast', env, 120_000);
       killAll();
       process.off('exit', killAll);
+      undoUserSetup(home);
     },
   };
   return cluster;
