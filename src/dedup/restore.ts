@@ -9,6 +9,7 @@ import { s3Url } from '../storage/keys.js';
 import type { Sink } from '../storage/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import { BufferPool } from '../storage/pool.js';
+import { collectYoungGarbage } from '../storage/young-gc.js';
 import { DEFAULT_CHUNK_SIZES } from './chunker.js';
 import type { UserKey } from '../storage/encryption/format.js';
 import { DetectingSink } from '../storage/encryption/sink.js';
@@ -176,6 +177,7 @@ export async function restoreChunks(store: ObjectStore, manifest: Manifest, out:
   const indexes = manifest.chunks.map((_, i) => i);
   let bytes = 0;
   const buffers = chunkBuffers();
+  let written = 0;
   await inOrder(
     indexes,
     opts.concurrency,
@@ -184,6 +186,7 @@ export async function restoreChunks(store: ObjectStore, manifest: Manifest, out:
       await out.write(plain);
       bytes += plain.length;
       buffers.give(stored);
+      if (++written % 16 === 0) collectYoungGarbage(); // as a backup does (backup.ts): 249 to 254 MiB peak for 2 GiB, 276 to 294 without
     },
   );
   return bytes;
