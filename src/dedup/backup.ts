@@ -16,6 +16,7 @@ import { encryptBuffer, type UserKey } from '../storage/encryption/format.js';
 import { Chunker, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
 import { ChunkNamer, chunkKey, encodeChunk, looksCompressed, putChunkObject, zstdAvailable } from './chunk-store.js';
 import { ChunkListWriter, FLAG_ENCRYPTED, FLAG_KEYED_NAMES, manifestHeader } from './manifest.js';
+import { keepChunkLocked, type ChunkLock } from './retention.js';
 import { Session, waitForPrunes } from './sessions.js';
 
 export interface DedupBackupOptions {
@@ -26,6 +27,8 @@ export interface DedupBackupOptions {
   /** client_side_encryption's key: chunks and the chunk list are sealed, chunk names keyed. */
   key?: UserKey;
   sizes?: ChunkSizes;
+  /** object_lock_mode and object_lock_days: chunks found present are kept locked as long as this backup (retention.ts). */
+  lock?: ChunkLock;
 }
 
 export interface DedupBackupResult {
@@ -36,6 +39,8 @@ export interface DedupBackupResult {
   uploaded: number;
   uploadedBytes: number;
   storedBytes: number;
+  /** Chunks found present whose object lock retention was extended to this backup's. */
+  extended: number;
   manifestBytes: number;
   compressed: boolean;
 }
@@ -89,12 +94,16 @@ async function writeChunksAndManifest(
   const list = new ChunkListWriter();
   const limiter = new Limiter(Math.max(1, opts.concurrency));
   const seen = new Set<string>();
-  const result: DedupBackupResult = { bytes: 0, chunks: 0, uploaded: 0, uploadedBytes: 0, storedBytes: 0, manifestBytes: 0, compressed: false };
+  const result: DedupBackupResult = { bytes: 0, chunks: 0, uploaded: 0, uploadedBytes: 0, storedBytes: 0, extended: 0, manifestBytes: 0, compressed: false };
   let compress: boolean | undefined;
 
   const storeChunk = async (chunk: Buffer, name: Buffer): Promise<void> => {
     const objectKey = chunkKey(opts.folder, name);
-    if ((await store.headObject(objectKey)) !== undefined) return;
+    const head = await store.headObject(objectKey);
+    if (head !== undefined) {
+      if (opts.lock && (await keepChunkLocked(store, objectKey, head, opts.lock))) result.extended++;
+      return;
+    }
     opts.signal?.throwIfAborted();
     const body = await encodeChunk(chunk, compress!, opts.key);
     await putChunkObject(store, objectKey, body, opts.signal);

@@ -6,11 +6,20 @@ import { createHash } from 'node:crypto';
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
-/**
- * Setup's probe objects (src/protocol/hooks.ts) start so: they are written without retention,
- * else each setup would leave a locked version behind in the (versioned) bucket.
- */
+/** Setup's probe objects (src/protocol/hooks.ts) start so. */
 export const PROBE_NAME_PREFIX = '.gpbackup_s3_plugin_probe_';
+
+/** Deduplication's session markers (src/dedup/sessions.ts) are kept in `<folder>/chunks-sessions/`. */
+export const SESSION_MARKERS_FOLDER = 'chunks-sessions';
+
+/**
+ * Setup's probes and deduplication's session markers are written without retention: the run that
+ * writes one deletes it, and in the (versioned) bucket a locked version of each would pile up.
+ */
+function writtenWithoutRetention(key: string): boolean {
+  const parts = key.split('/');
+  return parts.at(-1)!.startsWith(PROBE_NAME_PREFIX) || parts.at(-2) === SESSION_MARKERS_FOLDER;
+}
 
 /** x-amz-object-lock-retain-until-date: `days` from now, in ISO 8601 to the second (UTC). */
 export function retainUntil(days: number, now = Date.now()): string {
@@ -18,7 +27,7 @@ export function retainUntil(days: number, now = Date.now()): string {
 }
 
 export function objectLockHeaders(key: string, mode: ObjectLockMode | undefined, days: number | undefined): Record<string, string> {
-  if (!mode || !days || key.slice(key.lastIndexOf('/') + 1).startsWith(PROBE_NAME_PREFIX)) return {};
+  if (!mode || !days || writtenWithoutRetention(key)) return {};
   return { 'x-amz-object-lock-mode': mode, 'x-amz-object-lock-retain-until-date': retainUntil(days) };
 }
 
