@@ -46,7 +46,8 @@ export async function keepChunkLocked(store: ObjectStore, key: string, head: Obj
   } catch (err) {
     throw new PluginError(
       `extending the object lock retention of chunk ${s3Url(store.bucket, key)}, which this backup reuses, to ${set.until} (${set.mode}) failed ` +
-        `(${(err as Error).message}): the backup is not written, as its chunks could be deleted before it; allow s3:PutObjectRetention on the bucket`,
+        `(${(err as Error).message}): the backup is not written, as its chunks could be deleted before it; ` +
+        'allow s3:PutObjectRetention, and s3:GetObjectRetention (without which a HEAD shows no retention)',
     );
   }
   return true;

@@ -139,7 +139,7 @@ test('a backup that cannot extend a reused chunk fails, naming the chunk and the
   await assert.rejects(
     backup(store, d, keyOf('20260602000000'), GOV10),
     new RegExp(
-      `^PluginError: extending the object lock retention of chunk s3://test-bucket/${chunkPrefix(FOLDER)}[0-9a-f]{2}/[0-9a-f]{64}, which this backup reuses, to \\S+ \\(GOVERNANCE\\) failed .*AccessDenied.*allow s3:PutObjectRetention on the bucket$`,
+      `^PluginError: extending the object lock retention of chunk s3://test-bucket/${chunkPrefix(FOLDER)}[0-9a-f]{2}/[0-9a-f]{64}, which this backup reuses, to \\S+ \\(GOVERNANCE\\) failed .*AccessDenied.*allow s3:PutObjectRetention, and s3:GetObjectRetention \\(without which a HEAD shows no retention\\)$`,
     ),
   );
   assert.equal(store.objects.has(keyOf('20260602000000')), false);
