@@ -13,6 +13,7 @@
 import { PluginError } from '../errors.js';
 import { mapBounded } from '../storage/bounded.js';
 import { cleanFolder, s3Url } from '../storage/keys.js';
+import { findLocked } from '../storage/object-lock.js';
 import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { chunkPrefix, nameOfChunkKey } from './chunk-store.js';
 import { readManifest, type ChunkReadOptions } from './restore.js';
@@ -127,16 +128,8 @@ async function sweep(store: ObjectStore, opts: PruneOptions): Promise<PruneResul
  */
 async function withoutLocked(store: ObjectStore, unnamed: ListedChunk[], result: PruneResult, now: number, concurrency: number): Promise<ListedChunk[]> {
   if (unnamed.length === 0 || (await store.objectLockEnabled?.()) === false) return unnamed;
-  const until = await mapBounded(unnamed, concurrency, async c => (await store.headObject(c.key))?.lockedUntil);
-  let latest = 0;
-  return unnamed.filter((_, i) => {
-    const time = until[i] === undefined ? NaN : Date.parse(until[i]!);
-    if (!(time > now)) return true;
-    result.locked++;
-    if (time > latest) {
-      latest = time;
-      result.lockedUntil = new Date(time).toISOString();
-    }
-    return false;
-  });
+  const found = await findLocked(store, unnamed.map(c => c.key), concurrency, now);
+  result.locked = found.count;
+  result.lockedUntil = found.latest?.until.toISOString();
+  return unnamed.filter((_, i) => !found.locked[i]);
 }

@@ -3,6 +3,8 @@
  * the Content-MD5 that S3 requires of every request writing a locked object's bytes.
  */
 import { createHash } from 'node:crypto';
+import { mapBounded } from './bounded.js';
+import type { ObjectStore } from './store.js';
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
@@ -33,4 +35,27 @@ export function objectLockHeaders(key: string, mode: ObjectLockMode | undefined,
 
 export function contentMd5(body: Buffer): string {
   return createHash('md5').update(body).digest('base64');
+}
+
+export interface LockedObjects {
+  /** Per key, in order: whether it is under retention. */
+  locked: boolean[];
+  count: number;
+  /** The locked object whose retention ends last. */
+  latest?: { key: string; until: Date; mode?: string };
+}
+
+/** Which of `keys` are under S3 Object Lock retention at `now`: a HEAD each, `concurrency` at once. */
+export async function findLocked(store: ObjectStore, keys: readonly string[], concurrency: number, now = Date.now()): Promise<LockedObjects> {
+  const heads = await mapBounded(keys, concurrency, key => store.headObject(key));
+  const found: LockedObjects = { locked: [], count: 0 };
+  heads.forEach((head, i) => {
+    const until = head?.lockedUntil === undefined ? NaN : Date.parse(head.lockedUntil);
+    const locked = until > now;
+    found.locked.push(locked);
+    if (!locked) return;
+    found.count++;
+    if (!found.latest || until > found.latest.until.getTime()) found.latest = { key: keys[i]!, until: new Date(until), mode: head!.lockMode };
+  });
+  return found;
 }
