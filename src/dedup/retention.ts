@@ -3,7 +3,8 @@
  * object it writes (the PUT's lock headers); a chunk it finds present and reuses may have been
  * locked by an older backup for less time, so its retention is extended (PUT ?retention) before
  * the manifest naming it is written: a chunk stays locked at least as long as the longest-retained
- * backup that names it. prune, for its part, keeps the chunks still under retention (prune.ts).
+ * backup that names it (to within the time that backup's stream took: the manifest, written last,
+ * is locked from a little later). prune, for its part, keeps the chunks still under retention.
  */
 import { PluginError } from '../errors.js';
 import { s3Url } from '../storage/keys.js';

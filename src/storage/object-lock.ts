@@ -1,6 +1,7 @@
 /**
  * S3 Object Lock on upload: the retention headers of PutObject and CreateMultipartUpload, and
- * the Content-MD5 that S3 requires of every request writing a locked object's bytes.
+ * the Content-MD5 that S3 requires of every request writing a locked object's bytes; and which
+ * objects are under retention (for delete_backup and prune).
  */
 import { createHash } from 'node:crypto';
 import { mapBounded } from './bounded.js';
