@@ -21,24 +21,29 @@ const DAY = 86_400_000;
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const GOV10: ChunkLock = { mode: 'GOVERNANCE', days: 10 };
 
-test('retentionToExtend: extend whenever shorter, to days from now; never weaken COMPLIANCE', () => {
-  const target = retainUntil(10, NOW);
+test('retentionToExtend: extend whenever shorter than days from now, to a quarter of days beyond; never weaken COMPLIANCE', () => {
+  const needed = retainUntil(10, NOW);
+  const extended = retainUntil(12.5, NOW);
   const at = (days: number) => new Date(NOW + days * DAY).toISOString();
-  // No retention, or an expired one: this backup's.
-  assert.deepEqual(retentionToExtend({ size: 1 }, GOV10, NOW), { mode: 'GOVERNANCE', until: target });
-  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(-1), lockMode: 'COMPLIANCE' }, GOV10, NOW), { mode: 'GOVERNANCE', until: target });
+  // No retention, or an expired one: this backup's, and the margin.
+  assert.deepEqual(retentionToExtend({ size: 1 }, GOV10, NOW), { mode: 'GOVERNANCE', until: extended });
+  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(-1), lockMode: 'COMPLIANCE' }, GOV10, NOW), { mode: 'GOVERNANCE', until: extended });
   // Shorter, even by a second: extended.
-  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(3), lockMode: 'GOVERNANCE' }, GOV10, NOW), { mode: 'GOVERNANCE', until: target });
-  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: new Date(NOW + 10 * DAY - 1000).toISOString(), lockMode: 'GOVERNANCE' }, GOV10, NOW)?.until, target);
-  // As long or longer: left alone, whatever the mode.
-  assert.equal(retentionToExtend({ size: 1, lockedUntil: target, lockMode: 'GOVERNANCE' }, GOV10, NOW), undefined);
+  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(3), lockMode: 'GOVERNANCE' }, GOV10, NOW), { mode: 'GOVERNANCE', until: extended });
+  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: new Date(NOW + 10 * DAY - 1000).toISOString(), lockMode: 'GOVERNANCE' }, GOV10, NOW)?.until, extended);
+  // As long or longer: left alone, whatever the mode; so the backups of the next 2.5 days ask nothing.
+  assert.equal(retentionToExtend({ size: 1, lockedUntil: needed, lockMode: 'GOVERNANCE' }, GOV10, NOW), undefined);
+  assert.equal(retentionToExtend({ size: 1, lockedUntil: extended, lockMode: 'GOVERNANCE' }, GOV10, NOW + 2.5 * DAY), undefined);
+  assert.ok(retentionToExtend({ size: 1, lockedUntil: extended, lockMode: 'GOVERNANCE' }, GOV10, NOW + 2.5 * DAY + 1000));
   assert.equal(retentionToExtend({ size: 1, lockedUntil: at(30), lockMode: 'GOVERNANCE' }, { mode: 'COMPLIANCE', days: 10 }, NOW), undefined);
   // A chunk under COMPLIANCE stays COMPLIANCE when a GOVERNANCE backup extends it; GOVERNANCE becomes what the config asks.
-  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(2), lockMode: 'COMPLIANCE' }, GOV10, NOW), { mode: 'COMPLIANCE', until: target });
+  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(2), lockMode: 'COMPLIANCE' }, GOV10, NOW), { mode: 'COMPLIANCE', until: extended });
   assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(2), lockMode: 'GOVERNANCE' }, { mode: 'COMPLIANCE', days: 10 }, NOW), {
     mode: 'COMPLIANCE',
-    until: target,
+    until: extended,
   });
+  // The margin is at least a day.
+  assert.equal(retentionToExtend({ size: 1 }, { mode: 'GOVERNANCE', days: 2 }, NOW)?.until, retainUntil(3, NOW));
 });
 
 test('session markers and probes are written without retention; backups, manifests and chunks with it', () => {
@@ -116,7 +121,7 @@ test('a backup reusing chunks extends the shorter retentions before writing its 
   for (const k of chunks) {
     const until = Date.parse(store.retention.get(k)!.until);
     if (k === chunks[1]) assert.equal(store.retention.get(k)!.until, later);
-    else assert.ok(until >= before + 10 * DAY - 1000 && until <= Date.now() + 10 * DAY, `${k}: ${store.retention.get(k)!.until}`);
+    else assert.ok(until >= before + 12.5 * DAY - 1000 && until <= Date.now() + 12.5 * DAY, `${k}: ${store.retention.get(k)!.until}`);
   }
   assert.equal(store.retention.get(chunks[0]!)!.mode, 'COMPLIANCE');
   assert.equal(store.retention.get(chunks[2]!)!.mode, 'GOVERNANCE');
