@@ -17,7 +17,7 @@ import { killRgwDirSync, RGW_INSTALL_HINT, rgwInstalled, rgwVersion, startRgw } 
 const TIERS = ['rgw', 'e2e'];
 
 /** Integration files that must pass on Ceph RGW too. */
-const RGW_FILES = ['commands', 'conformance', 'integrity', 'signature', 'encryption', 'object-lock', 'inventory', 'dedup', 'verify-dedup'].map(f => join('test', 'integration', `${f}.test.ts`));
+const RGW_FILES = ['commands', 'conformance', 'integrity', 'signature', 'encryption', 'object-lock', 'inventory', 'dedup', 'verify-dedup', 'dedup-object-lock'].map(f => join('test', 'integration', `${f}.test.ts`));
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', ...TIERS];

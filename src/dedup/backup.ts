@@ -18,6 +18,7 @@ import { encryptBuffer, type UserKey } from '../storage/encryption/format.js';
 import { Chunker, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
 import { ChunkNamer, chunkKey, encodeChunk, looksCompressed, putChunkObject, zstdAvailable } from './chunk-store.js';
 import { ChunkListWriter, FLAG_ENCRYPTED, FLAG_KEYED_NAMES, manifestHeader } from './manifest.js';
+import { keepChunkLocked, type ChunkLock } from './retention.js';
 import { Session, waitForPrunes } from './sessions.js';
 
 export interface DedupBackupOptions {
@@ -28,6 +29,8 @@ export interface DedupBackupOptions {
   /** client_side_encryption's key: chunks and the chunk list are sealed, chunk names keyed. */
   key?: UserKey;
   sizes?: ChunkSizes;
+  /** object_lock_mode and object_lock_days: chunks found present are kept locked as long as this backup (retention.ts). */
+  lock?: ChunkLock;
 }
 
 export interface DedupBackupResult {
@@ -38,6 +41,8 @@ export interface DedupBackupResult {
   uploaded: number;
   uploadedBytes: number;
   storedBytes: number;
+  /** Chunks found present whose object lock retention was extended to this backup's. */
+  extended: number;
   manifestBytes: number;
   compressed: boolean;
 }
@@ -94,7 +99,7 @@ async function writeChunksAndManifest(
   // A chunk is copied out of the read buffer into one of these (at most concurrency + 1 of them),
   // reused: a fresh buffer a chunk cost 0.3 CPU-s a GiB in page faults (docs/deduplication.md).
   const chunkBuffers = new BufferPool(sizes.max + 1);
-  const result: DedupBackupResult = { bytes: 0, chunks: 0, uploaded: 0, uploadedBytes: 0, storedBytes: 0, manifestBytes: 0, compressed: false };
+  const result: DedupBackupResult = { bytes: 0, chunks: 0, uploaded: 0, uploadedBytes: 0, storedBytes: 0, extended: 0, manifestBytes: 0, compressed: false };
   let compress: boolean | undefined;
 
   // Names the chunk (off this thread, see ChunkNamer) and stores it unless this stream already
@@ -116,7 +121,11 @@ async function writeChunksAndManifest(
   /** `framed`: the chunk after a byte of room (encodeChunk). */
   const storeChunk = async (framed: Buffer, name: Buffer): Promise<void> => {
     const objectKey = chunkKey(opts.folder, name);
-    if ((await store.headObject(objectKey)) !== undefined) return;
+    const head = await store.headObject(objectKey);
+    if (head !== undefined) {
+      if (opts.lock && (await keepChunkLocked(store, objectKey, head, opts.lock))) result.extended++;
+      return;
+    }
     opts.signal?.throwIfAborted();
     const body = await encodeChunk(framed, compress!, opts.key);
     await putChunkObject(store, objectKey, body, opts.signal);

@@ -5,12 +5,15 @@
  *     so not deleted, and a manifest written before the manifest listing is read;
  *  3. every manifest under the folder's backups/ is read; one that cannot be read (no key, damaged,
  *     an error) stops the prune before anything is deleted;
- *  4. only chunks older than the grace period (by their LastModified) are deleted.
+ *  4. only chunks older than the grace period (by their LastModified) are deleted;
+ *  5. in a bucket with object lock, a chunk still under retention is kept: a DELETE would only
+ *     hide it behind a delete marker (the bucket is versioned) while its bytes stay billed.
  * A crash at any step leaves at most fewer chunks deleted than could have been.
  */
 import { PluginError } from '../errors.js';
 import { mapBounded } from '../storage/bounded.js';
 import { cleanFolder, s3Url } from '../storage/keys.js';
+import { findLocked } from '../storage/object-lock.js';
 import { MAX_DELETE_BATCH, type ObjectStore } from '../storage/store.js';
 import { chunkPrefix, nameOfChunkKey } from './chunk-store.js';
 import { readManifest, type ChunkReadOptions } from './restore.js';
@@ -37,6 +40,9 @@ export interface PruneResult {
   referenced: number;
   /** Unreferenced but younger than the grace period: kept. */
   young: number;
+  /** Unreferenced but under object lock retention: kept; `lockedUntil` is the latest retention's end. */
+  locked: number;
+  lockedUntil?: string;
   deleted: number;
   deletedBytes: number;
 }
@@ -86,14 +92,15 @@ async function sweep(store: ObjectStore, opts: PruneOptions): Promise<PruneResul
   });
 
   const now = opts.now ?? Date.now();
-  const result: PruneResult = { manifests, plainObjects: objects.length - manifests, chunks: chunks.size, chunkBytes: 0, referenced: 0, young: 0, deleted: 0, deletedBytes: 0 };
-  const doomed: ListedChunk[] = [];
+  const result: PruneResult = { manifests, plainObjects: objects.length - manifests, chunks: chunks.size, chunkBytes: 0, referenced: 0, young: 0, locked: 0, deleted: 0, deletedBytes: 0 };
+  const unnamed: ListedChunk[] = [];
   for (const [name, c] of chunks) {
     result.chunkBytes += c.size;
     if (referenced.has(name)) result.referenced++;
     else if (c.lastModified === undefined || now - c.lastModified.getTime() < opts.graceMs) result.young++;
-    else doomed.push(c);
+    else unnamed.push(c);
   }
+  const doomed = await withoutLocked(store, unnamed, result, now, opts.concurrency);
 
   const failures: string[] = [];
   for (let i = 0; i < doomed.length; i += MAX_DELETE_BATCH) {
@@ -113,4 +120,16 @@ async function sweep(store: ObjectStore, opts: PruneOptions): Promise<PruneResul
     throw new PluginError(`prune: ${failures.length} unreferenced chunk(s) could not be deleted (${failures.slice(0, 3).join('; ')}${failures.length > 3 ? '; ...' : ''}); ${result.deleted} were`);
   }
   return result;
+}
+
+/**
+ * The chunks of `unnamed` not under object lock retention; those that are are counted in `result`.
+ * A bucket without object lock costs one request; where the store may not tell, every chunk is asked.
+ */
+async function withoutLocked(store: ObjectStore, unnamed: ListedChunk[], result: PruneResult, now: number, concurrency: number): Promise<ListedChunk[]> {
+  if (unnamed.length === 0 || (await store.objectLockEnabled?.()) === false) return unnamed;
+  const found = await findLocked(store, unnamed.map(c => c.key), concurrency, now);
+  result.locked = found.count;
+  result.lockedUntil = found.latest?.until.toISOString();
+  return unnamed.filter((_, i) => !found.locked[i]);
 }

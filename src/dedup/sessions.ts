@@ -8,11 +8,13 @@
  *    yet be named by any manifest);
  *  - a backup that sees a live prune waits for it to end before it checks for any chunk.
  * A marker is live while younger than MARKER_LIVE_MS and is written again every REFRESH_MS by a
- * long run; a killed run's marker stops counting an hour later.
+ * long run; a killed run's marker stops counting an hour later. Markers never carry object lock
+ * retention (src/storage/object-lock.ts): each is deleted at the end of its run.
  */
 import { randomBytes } from 'node:crypto';
 import { log } from '../log/gplog.js';
 import { cleanFolder } from '../storage/keys.js';
+import { SESSION_MARKERS_FOLDER } from '../storage/object-lock.js';
 import type { ObjectStore } from '../storage/store.js';
 import { crc32 } from '../storage/crc32.js';
 
@@ -23,7 +25,7 @@ const WAIT_POLL_MS = 5_000;
 export type SessionKind = 'backup' | 'prune';
 
 export function sessionsPrefix(folder: string): string {
-  return `${cleanFolder(folder)}/chunks-sessions/`;
+  return `${cleanFolder(folder)}/${SESSION_MARKERS_FOLDER}/`;
 }
 
 export interface LiveMarker {

@@ -59,10 +59,12 @@ export async function uploadAsConfigured(
     concurrency: opts.concurrency,
     signal: opts.signal,
     key: encryptionKey,
+    lock: config.objectLockMode && config.objectLockDays ? { mode: config.objectLockMode, days: config.objectLockDays } : undefined,
   });
   log.info(
     `${s3Url(store.bucket, key)} deduplicated: ${r.chunks} chunk(s), ${r.uploaded} new (${r.uploadedBytes} bytes of the stream, ` +
-      `${r.storedBytes} stored${r.compressed ? ', zstd' : ''}), manifest ${r.manifestBytes} bytes`,
+      `${r.storedBytes} stored${r.compressed ? ', zstd' : ''}), manifest ${r.manifestBytes} bytes` +
+      (r.extended ? `; the object lock retention of ${r.extended} reused chunk(s) extended to this backup's` : ''),
   );
   return { bytes: r.bytes, parts: 1 };
 }

@@ -113,7 +113,9 @@ export async function pruneChunks([configPath, ...rest]: string[]): Promise<void
   });
   const line =
     `prune: freed ${(r.deletedBytes / 1048576).toFixed(1)} MiB (${r.deletedBytes} bytes) in ${r.deleted} chunk(s); kept ${r.referenced} chunk(s) named by ${r.manifests} manifest(s)` +
-    ` and ${r.young} unnamed chunk(s) younger than the grace period (${rest[1] ?? '24h'}); ${r.plainObjects} plain object(s) left as they are`;
+    ` and ${r.young} unnamed chunk(s) younger than the grace period (${rest[1] ?? '24h'})` +
+    (r.locked ? ` and ${r.locked} unnamed chunk(s) under object lock retention (the latest until ${r.lockedUntil})` : '') +
+    `; ${r.plainObjects} plain object(s) left as they are`;
   process.stdout.write(`${line}\n`);
   log.info(`${line} under ${s3Url(store.bucket, config.folder)}`);
 }

@@ -7,7 +7,7 @@
 import type { PluginConfig } from '../config/types.js';
 import { log } from '../log/gplog.js';
 import { s3Url } from '../storage/keys.js';
-import { retainUntil } from '../storage/object-lock.js';
+import { findLocked, retainUntil } from '../storage/object-lock.js';
 import type { ObjectStore } from '../storage/store.js';
 import { PluginError } from '../errors.js';
 
@@ -38,22 +38,11 @@ export async function checkNotLocked(store: ObjectStore, prefix: string, what: s
   if ((await store.objectLockEnabled?.()) === false) return;
   const keys: string[] = [];
   for await (const o of store.listObjects(prefix)) keys.push(o.key);
-  let locked = 0;
-  let latest: { key: string; until: string; mode?: string; time: number } | undefined;
-  for (let i = 0; i < keys.length; i += HEADS_IN_FLIGHT) {
-    const heads = await Promise.all(keys.slice(i, i + HEADS_IN_FLIGHT).map(async key => ({ key, head: await store.headObject(key) })));
-    for (const { key, head } of heads) {
-      if (!head?.lockedUntil) continue;
-      const time = Date.parse(head.lockedUntil);
-      if (!(time > now)) continue;
-      locked++;
-      if (!latest || time > latest.time) latest = { key, until: head.lockedUntil, mode: head.lockMode, time };
-    }
-  }
+  const { count, latest } = await findLocked(store, keys, HEADS_IN_FLIGHT, now);
   if (latest) {
     throw new PluginError(
-      `${what}: ${locked} of ${keys.length} objects under ${s3Url(store.bucket, prefix)} are under S3 Object Lock retention` +
-        `${latest.mode ? ` (${latest.mode})` : ''} until as late as ${new Date(latest.time).toISOString()} (${s3Url(store.bucket, latest.key)}); nothing was deleted: delete the backup after that date`,
+      `${what}: ${count} of ${keys.length} objects under ${s3Url(store.bucket, prefix)} are under S3 Object Lock retention` +
+        `${latest.mode ? ` (${latest.mode})` : ''} until as late as ${latest.until.toISOString()} (${s3Url(store.bucket, latest.key)}); nothing was deleted: delete the backup after that date`,
     );
   }
 }

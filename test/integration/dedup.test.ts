@@ -181,11 +181,11 @@ describe('deduplicated objects', () => {
     assert.match(noKey.stderr, /no key is configured/);
   });
 
-  test('deduplication with object_lock_mode is refused when the config is read', async () => {
+  test('deduplication with object_lock_mode is accepted, and setup checks the bucket has object lock (test/integration/dedup-object-lock.test.ts)', async () => {
     const c = config('cluster1/x', { deduplication: 'on', object_lock_mode: 'GOVERNANCE', object_lock_days: '1' }, 'locked.yaml');
-    const r = await env.run(['backup_data', c, env.backupPath(TS, 'gpbackup_0_x')], { stdin: Buffer.from('x') });
+    const r = await env.run(['setup_plugin_for_backup', c, env.path('coordinator', 'backups', TS.slice(0, 8), TS), 'master', '"-1"']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /deduplication cannot be on with object_lock_mode/);
+    assert.match(r.stderr, /setup_plugin_for_backup: object_lock_mode is GOVERNANCE but bucket gpbackup-dedup does not have S3 Object Lock enabled/);
   });
 });
 
