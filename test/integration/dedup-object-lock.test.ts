@@ -7,9 +7,9 @@
  * accepted and setup checks that the bucket has object lock.)
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { copyRows } from '../support/copy-rows.js';
 import { PluginEnv, type RunResult } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
@@ -32,16 +32,6 @@ after(async () => {
   await s3?.stop();
   env?.cleanup();
 });
-
-/** COPY-like text rows from a seed. */
-function table(rows: number, seed: number): Buffer {
-  const lines: string[] = [];
-  for (let i = 0; i < rows; i++) {
-    const h = createHash('sha256').update(`${seed}:${i}`).digest('hex');
-    lines.push(`${i}\t${h.slice(0, 20)}\tcustomer ${h.slice(20, 36)}\t${parseInt(h.slice(36, 44), 16) % 1000000}.${h.slice(44, 46)}\n`);
-  }
-  return Buffer.from(lines.join(''));
-}
 
 function ok(r: RunResult, what: string): RunResult {
   assert.equal(r.code, 0, `${what}: ${r.stderr}`);
@@ -78,7 +68,7 @@ describe('deduplicated backups in a locked bucket (needs a server with object lo
     if (skip) return t.skip(skip);
     const short = locked(1);
     const long = locked(3);
-    const data = table(90_000, 1); // some 5 MiB: a few chunks
+    const data = copyRows(90_000, 1); // some 5 MiB: a few chunks
     const path = (ts: string) => env.backupPath(ts, `gpbackup_0_${ts}_16384`);
     ok(await env.run(['setup_plugin_for_backup', short, localDir(TS1), 'master', '"-1"']), 'setup');
 
@@ -134,7 +124,7 @@ describe('deduplicated backups in a locked bucket (needs a server with object lo
     //    every manifest goes by other means (a DELETE adds a delete marker, as a lifecycle rule
     //    would): prune deletes the unlocked chunks and keeps the locked ones, saying until when.
     const unlocked = config({}, 'unlocked.yaml');
-    ok(await env.run(['backup_data', unlocked, path(TS3)], { stdin: table(20_000, 2) }), 'backup_data without lock');
+    ok(await env.run(['backup_data', unlocked, path(TS3)], { stdin: copyRows(20_000, 2) }), 'backup_data without lock');
     const all = await chunkRetentions();
     const free = [...all].filter(([, r]) => r.until === undefined).map(([k]) => k);
     assert.ok(free.length >= 1 && all.size === first.size + free.length);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
+import { copyRows } from '../support/copy-rows.js';
 import { PluginEnv, runProcess, toYaml, type RunResult } from '../support/plugin.js';
 import { referenceTools, type ReferenceTools } from '../support/reference.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
@@ -34,17 +35,6 @@ after(async () => {
 const config = (folder: string, extra: Record<string, string> = {}, name = `${folder.replace(/\//g, '_')}.yaml`) =>
   env.writeConfig({ ...testOptions(s3, BUCKET, folder), ...extra }, name);
 
-/** COPY-like text rows from a seed; `edits` replaces a few rows (day-to-day updates). */
-function table(rows: number, seed: number, edits: number[] = [], editSeed = 0): Buffer {
-  const lines: string[] = [];
-  const edited = new Set(edits);
-  for (let i = 0; i < rows; i++) {
-    const h = createHash('sha256').update(`${seed}:${i}:${edited.has(i) ? editSeed : 0}`).digest('hex');
-    lines.push(`${i}\t${h.slice(0, 20)}\tcustomer ${h.slice(20, 36)}\t${parseInt(h.slice(36, 44), 16) % 1000000}.${h.slice(44, 46)}\t2024-07-08\n`);
-  }
-  return Buffer.from(lines.join(''));
-}
-
 function ok(r: RunResult, what: string): RunResult {
   assert.equal(r.code, 0, `${what}: ${r.stderr}`);
   return r;
@@ -66,7 +56,7 @@ describe('deduplicated objects', () => {
   const folder = 'cluster1/dedup';
   let cfg: string;
   let plainCfg: string;
-  const data = table(120_000, 1); // some 10 MiB
+  const data = copyRows(120_000, 1); // some 10 MiB
 
   before(() => {
     cfg = config(folder, { deduplication: 'on' });
@@ -112,7 +102,7 @@ describe('deduplicated objects', () => {
 
   test('backup_file and restore_file round-trip; plain objects in the same folder restore as before', async () => {
     const local = env.backupPath(TS, `gpbackup_${TS}_metadata.sql`, 'master');
-    const content = table(3000, 9);
+    const content = copyRows(3000, 9);
     env.writeFile(local.slice(env.root.length + 1), content);
     ok(await env.run(['backup_file', cfg, local]), 'backup_file');
     env.writeFile(local.slice(env.root.length + 1), 'overwritten');
@@ -120,7 +110,7 @@ describe('deduplicated objects', () => {
     assert.ok(readFileSync(local).equals(content));
 
     const plainPath = env.backupPath(TS, `gpbackup_1_${TS}_16384`);
-    const plain = table(20_000, 3);
+    const plain = copyRows(20_000, 3);
     ok(await env.run(['backup_data', plainCfg, plainPath], { stdin: plain }), 'plain backup_data');
     assert.ok(ok(await env.run(['restore_data', cfg, plainPath]), 'restore of plain').stdout.equals(plain));
   });
@@ -128,8 +118,8 @@ describe('deduplicated objects', () => {
   test('backup_data of a stream no longer than the smallest chunk (256 KiB) stores it whole, in one PUT; one byte more is deduplicated', async () => {
     const smallFolder = 'cluster1/dedup-small';
     const smallCfg = config(smallFolder, { deduplication: 'on', logger_verbosity: 'debug' });
-    const whole = table(10_000, 5).subarray(0, 256 * 1024);
-    const above = table(10_000, 6).subarray(0, 256 * 1024 + 1);
+    const whole = copyRows(10_000, 5).subarray(0, 256 * 1024);
+    const above = copyRows(10_000, 6).subarray(0, 256 * 1024 + 1);
     assert.equal(whole.length, 256 * 1024);
     const logStart = env.logText().length;
     const wholePath = env.backupPath(TS, `gpbackup_0_${TS}_20000`);
@@ -153,7 +143,7 @@ describe('deduplicated objects', () => {
     const f = 'cluster1/dedup-missing';
     const c = config(f, { deduplication: 'on' });
     const path = env.backupPath(TS, `gpbackup_0_${TS}_1`);
-    ok(await env.run(['backup_data', c, path], { stdin: table(40_000, 5) }), 'backup_data');
+    ok(await env.run(['backup_data', c, path], { stdin: copyRows(40_000, 5) }), 'backup_data');
     const [victim] = await s3.listKeys(BUCKET, `${f}/chunks/`);
     await s3.deleteObject(BUCKET, victim!);
     const r = await env.run(['restore_data', c, path]);
@@ -168,7 +158,7 @@ describe('deduplicated objects', () => {
     chmodSync(keyFile, 0o600);
     const c = config(f, { deduplication: 'on', client_side_encryption: 'on', encryption_key_file: keyFile });
     const path = env.backupPath(TS, `gpbackup_0_${TS}_2`);
-    const d = table(40_000, 6);
+    const d = copyRows(40_000, 6);
     ok(await env.run(['backup_data', c, path], { stdin: d }), 'backup_data');
     const [chunk] = await s3.listKeys(BUCKET, `${f}/chunks/`);
     const sealed = await s3.getObject(BUCKET, chunk!);
@@ -196,10 +186,10 @@ describe('a week of daily backups', () => {
     const day = (d: number) => `2024071${d}010000`;
     // Table 0 never changes, table 1 gets a few rows edited every day, table 2 every other day, table 3 grows.
     const stream = (t: number, d: number): Buffer => {
-      if (t === 1) return table(rows, t, [100 + d * 7, 20_000 + d, 45_000 - d], d);
-      if (t === 2) return table(rows, t, [30_000 + (d >> 1)], d >> 1);
-      if (t === 3) return table(rows + d * 500, t);
-      return table(rows, t);
+      if (t === 1) return copyRows(rows, t, [100 + d * 7, 20_000 + d, 45_000 - d], d);
+      if (t === 2) return copyRows(rows, t, [30_000 + (d >> 1)], d >> 1);
+      if (t === 3) return copyRows(rows + d * 500, t);
+      return copyRows(rows, t);
     };
     const dedupCfg = config('week/dedup', { deduplication: 'on' });
     const plainCfg = config('week/plain');
@@ -245,7 +235,7 @@ describe('the Go plugin and a deduplicated object', () => {
   test('it hands back the manifest, which no gzip or COPY takes for data', { skip: typeof tools === 'string' && tools }, async () => {
     const goPlugin = (tools as ReferenceTools).goPlugin;
     const folder = 'cluster1/dedup-go';
-    const data = table(20_000, 8);
+    const data = copyRows(20_000, 8);
     const path = env.backupPath(TS, `gpbackup_0_${TS}_9`);
     ok(await env.run(['backup_data', config(folder, { deduplication: 'on' }), path], { stdin: data }), 'backup_data');
     // The Go plugin refuses options it does not know (restore_subset, pgport ...): only its own.
