@@ -14,6 +14,7 @@ import { cleanFolder, s3Url } from '../storage/keys.js';
 import type { Sink } from '../storage/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { BufferPool } from '../storage/pool.js';
+import { CHUNKS_FOLDER } from '../storage/object-lock.js';
 import { encryptBuffer, rawKeyId, type UserKey } from '../storage/encryption/format.js';
 import { DetectingSink } from '../storage/encryption/sink.js';
 
@@ -43,7 +44,7 @@ const zstdDecompress: Zstd | undefined = bun ? async b => asBuffer(await bun.zst
 export const zstdAvailable = zstdCompress !== undefined;
 
 export function chunkPrefix(folder: string): string {
-  return `${cleanFolder(folder)}/chunks/`;
+  return `${cleanFolder(folder)}/${CHUNKS_FOLDER}/`;
 }
 
 export function chunkKey(folder: string, name: Buffer): string {

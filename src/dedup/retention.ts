@@ -1,14 +1,15 @@
 /**
- * S3 Object Lock with deduplication. A chunk a backup uploads gets the backup's retention like any
- * object it writes (the PUT's lock headers); a chunk it finds present and reuses may have been
- * locked by an older backup for less time, so its retention is extended (PUT ?retention) before
- * the manifest naming it is written: a chunk stays locked at least as long as the longest-retained
- * backup that names it (to within the time that backup's stream took, for a chunk it uploads: the
- * manifest, written last, is locked from a little later; a chunk it extends gets a margin beyond). prune, for its part, keeps the chunks still under retention.
+ * S3 Object Lock with deduplication. A chunk a backup uploads is locked a margin longer than the
+ * backup (src/storage/object-lock.ts: a quarter of object_lock_days, at least a day); a chunk it
+ * finds present and reuses may have been locked by an older backup for less time, so its
+ * retention is extended (PUT ?retention) before the manifest naming it is written. So a chunk
+ * stays locked at least as long as the longest-retained backup that names it, whose manifest is
+ * locked from when its stream ends, as long as no stream runs longer than STREAM_ALLOWANCE_DAYS.
+ * prune, for its part, keeps the chunks still under retention.
  */
 import { PluginError } from '../errors.js';
 import { s3Url } from '../storage/keys.js';
-import { retainUntil, type ObjectLockMode } from '../storage/object-lock.js';
+import { chunkRetentionMargin, retainUntil, type ObjectLockMode } from '../storage/object-lock.js';
 import type { ObjectHead, ObjectStore } from '../storage/store.js';
 
 /** object_lock_mode and object_lock_days of the backup. */
@@ -22,27 +23,25 @@ export interface Retention {
   until: string;
 }
 
-/** How far past the backup's own a chunk's retention is extended: a quarter of object_lock_days, at least a day. */
-export function extensionMargin(days: number): number {
-  return Math.max(1, days / 4);
-}
+/** A reused chunk is extended unless it stays locked this long past the backup's own retention: half a day, for the time the rest of the stream may take. */
+const STREAM_ALLOWANCE_DAYS = 0.5;
 
 /**
  * The retention to give a chunk found present, or undefined when it is locked long enough already.
- * Whenever it would end before this backup's own (`days` from now), however little, it is
- * extended, to that plus extensionMargin(days): a backup's chunks may not be deletable before it
- * is, and the backups of the next days (each needing a day more) find it long enough and ask
- * nothing, so a daily backup extends a chunk it keeps reusing every quarter of `days` rather than
- * every day (docs/deduplication.md: requests against days locked). The mode is never weakened: a
- * chunk still under COMPLIANCE stays so (S3 refuses the change) even when the config says
- * GOVERNANCE; an expired retention protects nothing, so it takes the config's mode.
+ * Whenever it would end before this backup's own (`days` from now) and the allowance, however
+ * little, it is extended to `days` and chunkRetentionMargin(days) from now, as an uploaded chunk is
+ * locked: the backups of the following days find it long enough and ask nothing, so a daily backup
+ * extends a chunk it keeps reusing about every quarter of `days` rather than every day
+ * (docs/deduplication.md: requests against days locked). The mode is never weakened: a chunk
+ * still under COMPLIANCE stays so (S3 refuses the change) even when the config says GOVERNANCE; an
+ * expired retention protects nothing, so it takes the config's mode.
  */
 export function retentionToExtend(head: ObjectHead, lock: ChunkLock, now = Date.now()): Retention | undefined {
-  const needed = Date.parse(retainUntil(lock.days, now));
+  const needed = Date.parse(retainUntil(lock.days + STREAM_ALLOWANCE_DAYS, now));
   const current = head.lockedUntil === undefined ? undefined : Date.parse(head.lockedUntil);
   if (current !== undefined && current >= needed) return undefined;
   const compliant = head.lockMode === 'COMPLIANCE' && current !== undefined && current > now;
-  return { mode: compliant ? 'COMPLIANCE' : lock.mode, until: retainUntil(lock.days + extensionMargin(lock.days), now) };
+  return { mode: compliant ? 'COMPLIANCE' : lock.mode, until: retainUntil(lock.days + chunkRetentionMargin(lock.days), now) };
 }
 
 /** Extends the retention of chunk `key` (of HEAD `head`) where this backup needs it to; returns whether it did. */

@@ -15,13 +15,25 @@ export const PROBE_NAME_PREFIX = '.gpbackup_s3_plugin_probe_';
 /** Deduplication's session markers (src/dedup/sessions.ts) are kept in `<folder>/chunks-sessions/`. */
 export const SESSION_MARKERS_FOLDER = 'chunks-sessions';
 
+/** Deduplication's chunks (src/dedup/chunk-store.ts) are kept in `<folder>/chunks/<2 hex digits>/`. */
+export const CHUNKS_FOLDER = 'chunks';
+
+/** How much longer than a backup's own a chunk's retention is set: a quarter of object_lock_days, at least a day. */
+export function chunkRetentionMargin(days: number): number {
+  return Math.max(1, days / 4);
+}
+
 /**
- * Setup's probes and deduplication's session markers are written without retention: the run that
- * writes one deletes it, and in the (versioned) bucket a locked version of each would pile up.
+ * How long an object written now is locked, in days; undefined for none. Setup's probes and
+ * deduplication's session markers get no retention: the run that writes one deletes it, and in the
+ * (versioned) bucket a locked version of each would pile up. A chunk gets chunkRetentionMargin
+ * more than the backup: its manifest, written when the stream ends, is locked from later, and a
+ * chunk must not be deletable before a backup naming it.
  */
-function writtenWithoutRetention(key: string): boolean {
+function lockDays(key: string, days: number): number | undefined {
   const parts = key.split('/');
-  return parts.at(-1)!.startsWith(PROBE_NAME_PREFIX) || parts.at(-2) === SESSION_MARKERS_FOLDER;
+  if (parts.at(-1)!.startsWith(PROBE_NAME_PREFIX) || parts.at(-2) === SESSION_MARKERS_FOLDER) return undefined;
+  return parts.at(-3) === CHUNKS_FOLDER ? days + chunkRetentionMargin(days) : days;
 }
 
 /** x-amz-object-lock-retain-until-date: `days` from now, in ISO 8601 to the second (UTC). */
@@ -30,8 +42,9 @@ export function retainUntil(days: number, now = Date.now()): string {
 }
 
 export function objectLockHeaders(key: string, mode: ObjectLockMode | undefined, days: number | undefined): Record<string, string> {
-  if (!mode || !days || writtenWithoutRetention(key)) return {};
-  return { 'x-amz-object-lock-mode': mode, 'x-amz-object-lock-retain-until-date': retainUntil(days) };
+  const lock = mode && days ? lockDays(key, days) : undefined;
+  if (!lock) return {};
+  return { 'x-amz-object-lock-mode': mode!, 'x-amz-object-lock-retain-until-date': retainUntil(lock) };
 }
 
 export function contentMd5(body: Buffer): string {

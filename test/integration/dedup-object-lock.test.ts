@@ -72,15 +72,18 @@ describe('deduplicated backups in a locked bucket (needs a server with object lo
     const path = (ts: string) => env.backupPath(ts, `gpbackup_0_${ts}_16384`);
     ok(await env.run(['setup_plugin_for_backup', short, localDir(TS1), 'master', '"-1"']), 'setup');
 
-    // 1. A one-day backup: every chunk and the manifest carry its retention.
+    // 1. A one-day backup: the manifest carries its retention, every chunk a day more (the margin:
+    //    a quarter of the days, at least a day).
     const before1 = Date.now();
     ok(await env.run(['backup_data', short, path(TS1)], { stdin: data }), 'backup_data 1 day');
     const first = await chunkRetentions();
     assert.ok(first.size >= 3, `${first.size} chunks`);
     for (const [key, r] of first) {
       assert.equal(r.mode, 'GOVERNANCE', key);
-      assert.ok(r.until! >= before1 + DAY - 1000 && r.until! <= Date.now() + DAY, `${key}: until ${r.until}`);
+      assert.ok(r.until! >= before1 + 2 * DAY - 1000 && r.until! <= Date.now() + 2 * DAY, `${key}: until ${r.until}`);
     }
+    const manifestLock = (await s3.client.send(new GetObjectRetentionCommand({ Bucket: LOCKED_BUCKET, Key: `${FOLDER}/backups/${TS1.slice(0, 8)}/${TS1}/gpbackup_0_${TS1}_16384` }))).Retention!;
+    assert.ok(manifestLock.RetainUntilDate!.getTime() >= before1 + DAY - 1000 && manifestLock.RetainUntilDate!.getTime() <= Date.now() + DAY);
 
     // 2. Session markers: written and deleted by every call, never locked (in a versioned bucket
     //    each leaves a noncurrent version, which must stay deletable).

@@ -21,20 +21,20 @@ const DAY = 86_400_000;
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const GOV10: ChunkLock = { mode: 'GOVERNANCE', days: 10 };
 
-test('retentionToExtend: extend whenever shorter than days from now, to a quarter of days beyond; never weaken COMPLIANCE', () => {
-  const needed = retainUntil(10, NOW);
+test('retentionToExtend: extend whenever shorter than days and half a day from now, to a quarter of days beyond; never weaken COMPLIANCE', () => {
+  const needed = retainUntil(10.5, NOW);
   const extended = retainUntil(12.5, NOW);
   const at = (days: number) => new Date(NOW + days * DAY).toISOString();
   // No retention, or an expired one: this backup's, and the margin.
   assert.deepEqual(retentionToExtend({ size: 1 }, GOV10, NOW), { mode: 'GOVERNANCE', until: extended });
   assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(-1), lockMode: 'COMPLIANCE' }, GOV10, NOW), { mode: 'GOVERNANCE', until: extended });
-  // Shorter, even by a second: extended.
+  // Shorter, even by a second: extended (this backup's own retention, and half a day for the rest of its stream).
   assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(3), lockMode: 'GOVERNANCE' }, GOV10, NOW), { mode: 'GOVERNANCE', until: extended });
-  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: new Date(NOW + 10 * DAY - 1000).toISOString(), lockMode: 'GOVERNANCE' }, GOV10, NOW)?.until, extended);
-  // As long or longer: left alone, whatever the mode; so the backups of the next 2.5 days ask nothing.
+  assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: new Date(NOW + 10.5 * DAY - 1000).toISOString(), lockMode: 'GOVERNANCE' }, GOV10, NOW)?.until, extended);
+  // As long or longer: left alone, whatever the mode; so the backups of the next 2 days ask nothing.
   assert.equal(retentionToExtend({ size: 1, lockedUntil: needed, lockMode: 'GOVERNANCE' }, GOV10, NOW), undefined);
-  assert.equal(retentionToExtend({ size: 1, lockedUntil: extended, lockMode: 'GOVERNANCE' }, GOV10, NOW + 2.5 * DAY), undefined);
-  assert.ok(retentionToExtend({ size: 1, lockedUntil: extended, lockMode: 'GOVERNANCE' }, GOV10, NOW + 2.5 * DAY + 1000));
+  assert.equal(retentionToExtend({ size: 1, lockedUntil: extended, lockMode: 'GOVERNANCE' }, GOV10, NOW + 2 * DAY), undefined);
+  assert.ok(retentionToExtend({ size: 1, lockedUntil: extended, lockMode: 'GOVERNANCE' }, GOV10, NOW + 2 * DAY + 1000));
   assert.equal(retentionToExtend({ size: 1, lockedUntil: at(30), lockMode: 'GOVERNANCE' }, { mode: 'COMPLIANCE', days: 10 }, NOW), undefined);
   // A chunk under COMPLIANCE stays COMPLIANCE when a GOVERNANCE backup extends it; GOVERNANCE becomes what the config asks.
   assert.deepEqual(retentionToExtend({ size: 1, lockedUntil: at(2), lockMode: 'COMPLIANCE' }, GOV10, NOW), { mode: 'COMPLIANCE', until: extended });
@@ -53,6 +53,13 @@ test('session markers and probes are written without retention; backups, manifes
   assert.equal(locked('prod/c1/backups/20260601/20260601000000/.gpbackup_s3_plugin_probe_1_2'), false);
   assert.equal(locked('prod/c1/backups/20260601/20260601000000/gpbackup_0_20260601000000'), true);
   assert.equal(locked(`${chunkPrefix('prod/c1')}ab/ab${'0'.repeat(62)}`), true);
+  // A chunk is locked a quarter of the days longer (at least a day): its manifest is written when the stream ends.
+  const until = (key: string, days: number) => objectLockHeaders(key, 'GOVERNANCE', days)['x-amz-object-lock-retain-until-date']!;
+  const chunk = `${chunkPrefix('prod/c1')}ab/ab${'0'.repeat(62)}`;
+  const manifest = 'prod/c1/backups/20260601/20260601000000/gpbackup_0_20260601000000';
+  const near = (iso: string, days: number) => Math.abs(Date.parse(iso) - (Date.now() + days * DAY)) < 5000;
+  assert.ok(near(until(chunk, 3), 4) && near(until(manifest, 3), 3), `${until(chunk, 3)} ${until(manifest, 3)}`);
+  assert.ok(near(until(chunk, 40), 50), until(chunk, 40));
   // A folder that happens to be called so keeps its backups locked.
   assert.equal(locked('chunks-sessions/backups/20260601/20260601000000/gpbackup_0_20260601000000'), true);
 });
