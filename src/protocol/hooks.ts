@@ -10,6 +10,7 @@ import { basename } from 'node:path';
 import { log } from '../log/gplog.js';
 import { crc32 } from '../storage/crc32.js';
 import { keyForPath, s3Url } from '../storage/keys.js';
+import { PROBE_NAME_PREFIX } from '../storage/object-lock.js';
 import type { ObjectStore } from '../storage/store.js';
 import { openContext, readConfig } from './context.js';
 import { describeError, PluginError } from '../errors.js';
@@ -60,7 +61,7 @@ export function reportKey(folder: string, localDir: string, hook: string): strin
 
 /** A multipart probe beside the report object, unique per process; it is aborted, so it leaves nothing. */
 function multipartProbeKey(report: string): string {
-  return `${report.slice(0, report.lastIndexOf('/') + 1)}.gpbackup_s3_plugin_probe_${process.pid}_${Date.now()}_multipart`;
+  return `${report.slice(0, report.lastIndexOf('/') + 1)}${PROBE_NAME_PREFIX}${process.pid}_${Date.now()}_multipart`;
 }
 
 /** What each request of the checks does, and the IAM action it needs. */
