@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { killRgwDirSync, rgwInstalled, RGW_INSTALL_HINT, startRgw } from '../support/ceph-rgw.mjs';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { missingPrerequisites, startCluster, startGofakes3, type Cluster } from '../support/greenplum.js';
-import { PLUGIN_BIN } from '../support/plugin.js';
+import { backupKey, PLUGIN_BIN } from '../support/plugin.js';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../support/s3server.js';
 import { createBucket, deleteObject, getObject, listObjects, putObject } from '../support/signed-s3.js';
 
@@ -289,7 +289,7 @@ describe('gpbackup and gprestore with the plugin on a Greenplum cluster', { skip
     const cfg = pluginConfig('default', gofakes3, 'matrix');
     const ts = await gpbackup(cfg, '');
     ourBackups.push({ timestamp: ts, config: cfg, description: 'default (gzip)' });
-    const objects = await listKeys(gofakes3, `matrix/backups/${ts.slice(0, 8)}/${ts}/`);
+    const objects = await listKeys(gofakes3, backupKey('matrix', ts));
     const large = objects.filter(o => /gpbackup_[01]_\d{14}_\d+\.gz$/.test(o.key) && o.size > 16 * MiB);
     assert.equal(large.length, 2, `expected one data file over the 16 MiB part size per segment: ${JSON.stringify(objects)}`);
     await assertSameAsSource(await restoreOk(cfg, ts));
@@ -319,7 +319,7 @@ describe('gpbackup and gprestore with the plugin on a Greenplum cluster', { skip
       assert.equal(await publicTables(db), 'awkward,empty_t');
       await dropDb(db);
     }
-    const objects = await listKeys(gofakes3, `matrix/backups/${ts.slice(0, 8)}/${ts}/`);
+    const objects = await listKeys(gofakes3, backupKey('matrix', ts));
     const dataSize = objects.filter(o => /gpbackup_[01]_\d{14}$/.test(o.key)).reduce((n, o) => n + o.size, 0);
     assert.ok(dataSize > 80 * MiB, `data files hold ${dataSize} bytes`);
     // Without subset reads the data file of each segment is streamed from its start (gpbackup_helper may stop
@@ -342,7 +342,7 @@ describe('gpbackup and gprestore with the plugin on a Greenplum cluster', { skip
     const cfg = pluginConfig('default', gofakes3, 'matrix');
     const ts = await gpbackup(cfg, '--compression-type zstd');
     ourBackups.push({ timestamp: ts, config: cfg, description: '--compression-type zstd' });
-    const objects = await listKeys(gofakes3, `matrix/backups/${ts.slice(0, 8)}/${ts}/`);
+    const objects = await listKeys(gofakes3, backupKey('matrix', ts));
     assert.ok(objects.some(o => o.key.endsWith('.zst')), 'no .zst data file');
     await assertSameAsSource(await restoreOk(cfg, ts));
   });

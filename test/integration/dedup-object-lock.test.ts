@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { copyRows } from '../support/copy-rows.js';
-import { PluginEnv, type RunResult } from '../support/plugin.js';
+import { backupKey, PluginEnv, type RunResult } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const DAY = 86_400_000;
@@ -82,7 +82,7 @@ describe('deduplicated backups in a locked bucket (needs a server with object lo
       assert.equal(r.mode, 'GOVERNANCE', key);
       assert.ok(r.until! >= before1 + 2 * DAY - 1000 && r.until! <= Date.now() + 2 * DAY, `${key}: until ${r.until}`);
     }
-    const manifestLock = (await s3.client.send(new GetObjectRetentionCommand({ Bucket: LOCKED_BUCKET, Key: `${FOLDER}/backups/${TS1.slice(0, 8)}/${TS1}/gpbackup_0_${TS1}_16384` }))).Retention!;
+    const manifestLock = (await s3.client.send(new GetObjectRetentionCommand({ Bucket: LOCKED_BUCKET, Key: backupKey(FOLDER, TS1, `gpbackup_0_${TS1}_16384`) }))).Retention!;
     assert.ok(manifestLock.RetainUntilDate!.getTime() >= before1 + DAY - 1000 && manifestLock.RetainUntilDate!.getTime() <= Date.now() + DAY);
 
     // 2. Session markers: written and deleted by every call, never locked (in a versioned bucket
@@ -132,7 +132,7 @@ describe('deduplicated backups in a locked bucket (needs a server with object lo
     const free = [...all].filter(([, r]) => r.until === undefined).map(([k]) => k);
     assert.ok(free.length >= 1 && all.size === first.size + free.length);
     for (const ts of [TS1, TS2, TS3]) {
-      await s3.client.send(new DeleteObjectCommand({ Bucket: LOCKED_BUCKET, Key: `${FOLDER}/backups/${ts.slice(0, 8)}/${ts}/gpbackup_0_${ts}_16384` }));
+      await s3.client.send(new DeleteObjectCommand({ Bucket: LOCKED_BUCKET, Key: backupKey(FOLDER, ts, `gpbackup_0_${ts}_16384`) }));
     }
     const pruned = ok(await env.run(['prune', unlocked, '--grace', '0']), 'prune').stdout.toString();
     const latest = new Date(Math.max(...[...second.values()].map(r => r.until!))).toISOString();

@@ -11,7 +11,7 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { copyRows } from '../support/copy-rows.js';
-import { PluginEnv, runProcess, toYaml, type RunResult } from '../support/plugin.js';
+import { backupKey, PluginEnv, runProcess, toYaml, type RunResult } from '../support/plugin.js';
 import { referenceTools, type ReferenceTools } from '../support/reference.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
@@ -66,7 +66,7 @@ describe('deduplicated objects', () => {
   test('backup_data writes a manifest; a second backup of the same stream stores no chunk; both restore', async () => {
     const path1 = env.backupPath(TS, `gpbackup_0_${TS}_16384`);
     ok(await env.run(['backup_data', cfg, path1], { stdin: data }), 'backup_data');
-    const key = `${folder}/backups/${TS.slice(0, 8)}/${TS}/gpbackup_0_${TS}_16384`;
+    const key = backupKey(folder, TS, `gpbackup_0_${TS}_16384`);
     const manifest = await s3.getObject(BUCKET, key);
     assert.ok(manifest && manifest.subarray(0, 8).equals(Buffer.from('\0GPBKDUP', 'latin1')));
     assert.ok(manifest.length < 1000, `manifest of ${manifest.length} bytes`);
@@ -126,14 +126,14 @@ describe('deduplicated objects', () => {
     ok(await env.run(['backup_data', smallCfg, wholePath], { stdin: whole }), 'backup_data, 256 KiB');
     const requests = [...env.logText().slice(logStart).matchAll(/request (\w+) key=/g)].map(m => m[1]);
     assert.deepEqual(requests, ['PutObject'], 'one PUT: no session marker, no HEAD, no manifest');
-    const key = `${smallFolder}/backups/${TS.slice(0, 8)}/${TS}/gpbackup_0_${TS}_20000`;
+    const key = backupKey(smallFolder, TS, `gpbackup_0_${TS}_20000`);
     assert.ok((await s3.getObject(BUCKET, key))!.equals(whole), 'stored as it came');
     assert.deepEqual(await s3.listKeys(BUCKET, `${smallFolder}/chunks/`), []);
     assert.ok(ok(await env.run(['restore_data', smallCfg, wholePath]), 'restore_data').stdout.equals(whole));
 
     const abovePath = env.backupPath(TS, `gpbackup_0_${TS}_20001`);
     ok(await env.run(['backup_data', smallCfg, abovePath], { stdin: above }), 'backup_data, 256 KiB + 1');
-    const manifest = (await s3.getObject(BUCKET, `${smallFolder}/backups/${TS.slice(0, 8)}/${TS}/gpbackup_0_${TS}_20001`))!;
+    const manifest = (await s3.getObject(BUCKET, backupKey(smallFolder, TS, `gpbackup_0_${TS}_20001`)))!;
     assert.equal(manifest.subarray(0, 8).toString('latin1'), '\0GPBKDUP');
     assert.equal((await s3.listKeys(BUCKET, `${smallFolder}/chunks/`)).length, 1);
     assert.ok(ok(await env.run(['restore_data', smallCfg, abovePath]), 'restore_data').stdout.equals(above));

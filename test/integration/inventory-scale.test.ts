@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { configYaml, reportText, tocYaml, type FixtureBackup } from '../support/gpbackup-fixture.js';
-import { PluginEnv } from '../support/plugin.js';
+import { backupKey, PluginEnv } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const BUCKET = 'gpbackup-inventory-scale';
@@ -36,7 +36,7 @@ before(async () => {
   const puts: Array<[string, string]> = [];
   for (const ts of timestamps()) {
     const b: FixtureBackup = { timestamp: ts, singleDataFile: true, compression: 'gzip', segments: 2, tables: [{ oid: 16384, schema: 'public', name: 't' }] };
-    const dir = `${FOLDER}/backups/${ts.slice(0, 8)}/${ts}/`;
+    const dir = backupKey(FOLDER, ts);
     puts.push([`${dir}gpbackup_${ts}_config.yaml`, configYaml(b, env.bin)]);
     puts.push([`${dir}gpbackup_${ts}_report`, reportText(b)]);
     puts.push([`${dir}gpbackup_${ts}_toc.yaml`, tocYaml(b)]);

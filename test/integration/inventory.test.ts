@@ -10,7 +10,7 @@ import { chmodSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_TABLES, writeBackup, type FixtureBackup } from '../support/gpbackup-fixture.js';
 import { referenceTools } from '../support/reference.js';
-import { PluginEnv, type RunResult } from '../support/plugin.js';
+import { backupKey, PluginEnv, type RunResult } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const BUCKET = 'gpbackup-inventory';
@@ -28,7 +28,7 @@ let cfg: string;
 let encryptedCfg: string;
 
 function keyOf(ts: string, file: string): string {
-  return `${FOLDER}/backups/${ts.slice(0, 8)}/${ts}/${file}`;
+  return backupKey(FOLDER, ts, file);
 }
 
 before(async () => {
@@ -234,7 +234,7 @@ describe('verify_backup', () => {
   });
 
   test('a base that is gone entirely is a missing dependency', async () => {
-    const prefix = `${FOLDER}/backups/${BASE.timestamp.slice(0, 8)}/${BASE.timestamp}/`;
+    const prefix = backupKey(FOLDER, BASE.timestamp);
     await withoutObjects(await s3.listKeys(BUCKET, prefix), async () => {
       await assertFailsNaming(INCR.timestamp, 'missing-dependency', `${prefix}gpbackup_${BASE.timestamp}_config.yaml`);
       const list = json<Summary[]>(await env.run(['list_backups', cfg, '--json']));

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_TABLES, writeBackup, type FixtureBackup } from '../support/gpbackup-fixture.js';
-import { PluginEnv, type RunResult } from '../support/plugin.js';
+import { backupKey, PluginEnv, type RunResult } from '../support/plugin.js';
 import { startS3Server, testOptions, type TestS3Server } from '../support/s3server.js';
 
 const BUCKET = 'gpbackup-verify-dedup';
@@ -65,7 +65,7 @@ async function verify(config: string, ts: string, ...flags: string[]): Promise<{
 }
 
 function keyOf(ts: string, file: string, folder = FOLDER): string {
-  return `${folder}/backups/${ts.slice(0, 8)}/${ts}/${file}`;
+  return backupKey(folder, ts, file);
 }
 
 /** The chunk keys a manifest names, from its unencrypted chunk list (36 bytes a chunk after a 16-byte header and 16 bytes of counts). */

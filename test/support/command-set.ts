@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import { patternBytes, type PluginEnv, type RunResult } from './plugin.js';
+import { backupKey, patternBytes, type PluginEnv, type RunResult } from './plugin.js';
 import type { TestS3Server } from './s3server.js';
 
 const MB = 1024 * 1024;
@@ -45,7 +45,7 @@ export async function runCommandSet(env: PluginEnv, s3: TestS3Server, bucket: st
 
   const listing = await run(['list_directory', cfg]);
   ok(listing, 'list_directory');
-  const prefix = `${folder}/backups/${ts.slice(0, 8)}/${ts}/`;
+  const prefix = backupKey(folder, ts);
   assert.match(listing.stdout.toString(), new RegExp(`${prefix}gpbackup_0_${ts}_large\\t${large.length}`));
   assert.equal((await s3.listKeys(bucket, prefix)).length, 3);
   ok(await run(['delete_backup', cfg, ts]), 'delete_backup');

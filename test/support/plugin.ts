@@ -115,6 +115,11 @@ export function toYaml(executablePath: string, options: Options): string {
   return lines.join('\n') + '\n';
 }
 
+/** The key the plugin stores a backup's file at, as the Go plugin does: <folder>/backups/<D>/<TS>/<file>; without a file, the backup's prefix. */
+export function backupKey(folder: string, timestamp: string, file = ''): string {
+  return `${folder}/backups/${timestamp.slice(0, 8)}/${timestamp}/${file}`;
+}
+
 export class PluginEnv {
   readonly root: string;
   readonly home: string;
@@ -153,7 +158,7 @@ export class PluginEnv {
     return this.writeFile(name, toYaml(this.bin, options));
   }
 
-  /** A local path as gpbackup hands it to the plugin: <datadir>/backups/<D>/<TS>/<file>. */
+  /** A local path as gpbackup hands it to the plugin: <datadir>/backups/<D>/<TS>/<file> (its key: backupKey). */
   backupPath(timestamp: string, file: string, dataDir = 'data/gpseg0'): string {
     return this.path(dataDir, 'backups', timestamp.slice(0, 8), timestamp, file);
   }
