@@ -11,12 +11,11 @@ import { promisify } from 'node:util';
 import { PluginError } from '../errors.js';
 import { crc32 } from '../storage/crc32.js';
 import { cleanFolder, s3Url } from '../storage/keys.js';
-import type { Sink } from '../storage/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { BufferPool } from '../storage/pool.js';
 import { CHUNKS_FOLDER } from '../storage/object-lock.js';
 import { encryptBuffer, rawKeyId, type UserKey } from '../storage/encryption/format.js';
-import { DetectingSink } from '../storage/encryption/sink.js';
+import { decryptWhole } from '../storage/encryption/sink.js';
 
 const CODEC_STORED = 0;
 const CODEC_ZSTD = 1;
@@ -120,23 +119,13 @@ export async function encodeChunk(framed: Buffer, compress: boolean, key?: UserK
   return key ? encryptBuffer(object, key) : object;
 }
 
-class CollectingSink implements Sink {
-  readonly parts: Buffer[] = [];
-  async write(buf: Buffer): Promise<void> {
-    this.parts.push(Buffer.from(buf));
-  }
-}
-
 /** A chunk object's plaintext bytes, checked against `name`. */
 export async function decodeChunk(stored: Buffer, name: Buffer, namer: ChunkNamer, keys: UserKey[], what: string): Promise<Buffer> {
   let object = stored;
   if (namer.keyed) {
-    const collected = new CollectingSink();
-    const sink = new DetectingSink(collected, keys, what);
-    await sink.write(stored);
-    await sink.finish();
-    if (sink.kind !== 'encrypted') throw new PluginError(`${what}: the chunk is not encrypted, but its manifest names it by a keyed hash`);
-    object = Buffer.concat(collected.parts);
+    const opened = await decryptWhole(stored, keys, what);
+    if (!opened) throw new PluginError(`${what}: the chunk is not encrypted, but its manifest names it by a keyed hash`);
+    object = opened.plain;
   }
   if (object.length < 1) throw new PluginError(`${what}: the chunk object is empty`);
   let plain: Buffer;

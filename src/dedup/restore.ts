@@ -12,7 +12,7 @@ import { BufferPool } from '../storage/pool.js';
 import { collectYoungGarbage } from '../storage/young-gc.js';
 import { DEFAULT_CHUNK_SIZES } from './chunker.js';
 import type { UserKey } from '../storage/encryption/format.js';
-import { DetectingSink } from '../storage/encryption/sink.js';
+import { decryptWhole } from '../storage/encryption/sink.js';
 import { ChunkNamer, chunkKey, decodeChunk, fetchObjectBytes, namerForKeyId } from './chunk-store.js';
 import { decodeChunkList, FLAG_ENCRYPTED, FLAG_KEYED_NAMES, isManifest, MANIFEST_HEADER_SIZE, MANIFEST_MAGIC, manifestFlags, type ChunkList } from './manifest.js';
 
@@ -28,26 +28,16 @@ export interface ChunkReadOptions {
   signal?: AbortSignal;
 }
 
-class Collector implements Sink {
-  readonly parts: Buffer[] = [];
-  async write(buf: Buffer): Promise<void> {
-    this.parts.push(Buffer.from(buf));
-  }
-}
-
 /** A manifest object's chunk list and how its chunks are named (decrypting the list if sealed). */
 export async function parseManifest(object: Buffer, keys: UserKey[], what: string): Promise<Manifest> {
   const flags = manifestFlags(object, what);
   let body = object.subarray(MANIFEST_HEADER_SIZE);
   let namer = new ChunkNamer();
   if (flags & FLAG_ENCRYPTED) {
-    const collected = new Collector();
-    const sink = new DetectingSink(collected, keys, what);
-    await sink.write(body);
-    await sink.finish();
-    if (sink.kind !== 'encrypted') throw new PluginError(`${what}: deduplication manifest is damaged (flagged encrypted, but not)`);
-    body = Buffer.concat(collected.parts);
-    if (flags & FLAG_KEYED_NAMES) namer = namerForKeyId(keys, sink.keyId, what);
+    const opened = await decryptWhole(body, keys, what);
+    if (!opened) throw new PluginError(`${what}: deduplication manifest is damaged (flagged encrypted, but not)`);
+    body = opened.plain;
+    if (flags & FLAG_KEYED_NAMES) namer = namerForKeyId(keys, opened.keyId, what);
   } else if (flags & FLAG_KEYED_NAMES) {
     throw new PluginError(`${what}: deduplication manifest is damaged (keyed names without encryption)`);
   }

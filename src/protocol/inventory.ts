@@ -9,7 +9,7 @@ import type { PluginConfig } from '../config/types.js';
 import { log } from '../log/gplog.js';
 import { PluginError, describeError } from '../errors.js';
 import { cleanFolder, s3Url } from '../storage/keys.js';
-import type { Sink } from '../storage/sink.js';
+import { MemorySink, type Sink } from '../storage/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import { listBackups as listAll, type ObjectReader } from '../inventory/list.js';
 import { StderrProgress } from '../inventory/progress.js';
@@ -39,14 +39,6 @@ function parseArgs(command: string, args: string[], allowed: string[], positiona
   return { positional: rest, flags };
 }
 
-class MemorySink implements Sink {
-  readonly chunks: Buffer[] = [];
-
-  async write(buf: Buffer): Promise<void> {
-    this.chunks.push(Buffer.from(buf)); // the downloader reuses its buffers
-  }
-}
-
 const discard: Sink = { write: async () => {} };
 
 function readOptions(config: PluginConfig, size: number, concurrency: number, signal: AbortSignal) {
@@ -63,7 +55,7 @@ function objectReader(config: PluginConfig, store: ObjectStore, signal: AbortSig
     async read(key, size) {
       const sink = new MemorySink();
       const r = await restoreAnyObject(config, store, key, sink, readOptions(config, size, 1, signal));
-      return { data: Buffer.concat(sink.chunks), encrypted: r.decrypted, deduplicated: r.deduplicated };
+      return { data: sink.bytes(), encrypted: r.decrypted, deduplicated: r.deduplicated };
     },
   };
 }

@@ -9,6 +9,19 @@ export interface Sink {
   write(buf: Buffer): Promise<void>;
 }
 
+/** Keeps what it is given, each piece copied (the writer may reuse its buffer once write() returns). */
+export class MemorySink implements Sink {
+  private readonly pieces: Buffer[] = [];
+
+  async write(buf: Buffer): Promise<void> {
+    this.pieces.push(Buffer.from(buf));
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.pieces);
+  }
+}
+
 /**
  * The reader of `name` closed it before the end (EPIPE): not a download's failure. gpbackup_helper
  * does this on purpose in a filtered restore once it has its tables; the command still fails,

@@ -6,7 +6,7 @@
  * nothing at all after a failure.
  */
 import { PluginError } from '../../errors.js';
-import type { Sink } from '../sink.js';
+import { MemorySink, type Sink } from '../sink.js';
 import { FormatError, HEADER_SIZE, isEncrypted, MAGIC, openObjectHeader, openSegment, TAG_SIZE, type ObjectHeader, type UserKey } from './format.js';
 
 /** Plaintext is passed on in writes of this size (the last one of a write may be shorter). */
@@ -291,4 +291,16 @@ export class SubsetDecryptingSink implements FinishingSink {
     }
     await this.batch.flush();
   }
+}
+
+/**
+ * A small object held whole (a deduplication manifest's chunk list, a chunk): its plaintext and
+ * the ID of the key that opened it, every segment authenticated; undefined if it is not encrypted.
+ */
+export async function decryptWhole(sealed: Buffer, keys: UserKey[], what: string): Promise<{ plain: Buffer; keyId: string | undefined } | undefined> {
+  const plain = new MemorySink();
+  const sink = new DetectingSink(plain, keys, what);
+  await sink.write(sealed);
+  await sink.finish();
+  return sink.kind === 'encrypted' ? { plain: plain.bytes(), keyId: sink.keyId } : undefined;
 }
