@@ -8,7 +8,8 @@
 // changed in 5 places; and gpbackup's gzip (level 1, its default) of the rows. Each is backed up
 // with deduplication after the one before it, and the bytes stored and requests made are counted.
 // Then backup_data and restore_data of the rows and of their gzip, with and without deduplication, in turn (A B A B),
-// N runs each (default 3): wall-clock medians, CPU (user + system) per GiB, peak RSS (GNU time).
+// N runs each (default 3): wall-clock medians, CPU (user + system) per GiB, peak RSS (GNU time);
+// beside them the server's ceiling, a GET of the plain object by curl.
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createReadStream, createWriteStream } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -120,7 +121,7 @@ const streams = [
   { name: 'rows', file: rowsFile },
   { name: 'gzip', file: gzipFile },
 ];
-const m = Object.fromEntries(streams.map(s => [s.name, { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: [], plainLink: [], dedupLink: [] }]));
+const m = Object.fromEntries(streams.map(s => [s.name, { plainUp: [], dedupUp: [], dedupAgain: [], plainDown: [], dedupDown: [], plainLink: [], dedupLink: [], ceiling: [] }]));
 // Restores again through a link of LINK (restore_max_bandwidth): S3 is reached over a network, not a loopback faster than the CPU.
 const LINK = '200MB';
 const plainLinkCfg = config('plain', { restore_max_bandwidth: LINK }, 'plain-link');
@@ -134,6 +135,8 @@ for (let i = 0; i < RUNS; i++) {
     r.dedupAgain.push(runTimed([bin, 'backup_data', fresh, dataPath(ts, 'd2')], { stdinFile: `|${file}` }));
     r.plainDown.push(runTimed([bin, 'restore_data', plainCfg, dataPath(ts, `p-${name}`)], { stdoutCmd: 'cat > /dev/null' }));
     r.dedupDown.push(runTimed([bin, 'restore_data', fresh, dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
+    // The server's ceiling: the plain object in one GET by curl (fast-s3 checks no signature).
+    r.ceiling.push(runTimed(['curl', '-sf', '-o', '/dev/null', `http://127.0.0.1:${port}/bench/plain/backups/${ts.slice(0, 8)}/${ts}/p-${name}`]));
     r.plainLink.push(runTimed([bin, 'restore_data', plainLinkCfg, dataPath(ts, `p-${name}`)], { stdoutCmd: 'cat > /dev/null' }));
     r.dedupLink.push(runTimed([bin, 'restore_data', config(`fresh-${name}-${i}`, { deduplication: 'on', restore_max_bandwidth: LINK }, `fresh-${name}-${i}-link`), dataPath(ts, 'd')], { stdoutCmd: 'cat > /dev/null' }));
   }
@@ -150,6 +153,7 @@ const costTable = ({ name, file }) => {
     line('backup_data, plain', r.plainUp),
     line('backup_data, deduplicated, first (every chunk new)', r.dedupUp),
     line('backup_data, deduplicated, again (every chunk present)', r.dedupAgain),
+    line('the server: one GET of the plain object by curl (its ceiling)', r.ceiling),
     line('restore_data, plain', r.plainDown),
     line('restore_data, deduplicated', r.dedupDown),
     line(`restore_data, plain, through a ${LINK}/s link`, r.plainLink),
